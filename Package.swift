@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+// Braid: one engagement model for every ad surface. Targets are layers with
+// one-way dependencies; see docs/ARCHITECTURE.md for the map.
+import PackageDescription
+
+let package = Package(
+    name: "Braid",
+    products: [
+        .executable(name: "braid", targets: ["braid"]),
+        .library(name: "BraidCore", targets: ["Model", "Training", "Data", "Checkpoint", "Metrics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // OpenBLAS's cblas.h, nothing else.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        // Free functions over contiguous Float buffers; naive twins in Kernels/Reference.
+        .target(name: "Kernels", dependencies: ["CBLAS"]),
+        // Tensor, reverse-mode tape, one gradient rule per primitive.
+        .target(name: "Tensors", dependencies: ["Kernels"]),
+        // Layers: Linear, MLP, LayerNorm, attention, Transformer blocks, cross layers.
+        .target(name: "NN", dependencies: ["Tensors"]),
+        // model.json: schema (SPEC 1.1) and model config (SPEC 2.8), validation.
+        .target(name: "Schema"),
+        // SPEC 1.2-1.4: hashing, CSV reader with exact errors, encoding, batches, binary cache.
+        .target(name: "Data", dependencies: ["Schema"]),
+        // `braid generate`: synthetic multi-surface data with ground truth.
+        .target(name: "Synthetic", dependencies: ["Schema"]),
+        // safetensors (SPEC 3) and write-once model directories.
+        .target(name: "Checkpoint", dependencies: ["Schema"]),
+        // SPEC 4 metrics and SPEC 2.7 Platt calibration, float64, pure.
+        .target(name: "Metrics"),
+        // The unified model of SPEC 2 composed of named parts, optimizers.
+        .target(name: "Model", dependencies: ["NN", "Data", "Schema", "Checkpoint"]),
+        // Train / eval / calibrate / predict loops and reports.
+        .target(name: "Training", dependencies: ["Model", "Metrics", "Data", "Checkpoint"]),
+        // The subcommands, as a library so tests can read their help and errors.
+        .target(name: "BraidCLI", dependencies: [
+            "Training", "Synthetic",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "braid", dependencies: ["BraidCLI"]),
+
+        .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoint"], path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "NN", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Synthetic", "TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["BraidCLI", "TestSupport"]),
+    ],
+    // Swift 5 mode: kernels share raw buffers across worker threads by design.
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// Checkpoint module: contents land with their issue.

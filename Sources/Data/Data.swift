@@ -1,0 +1,1 @@
+// Data module: contents land with their issue.

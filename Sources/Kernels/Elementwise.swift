@@ -1,0 +1,87 @@
+import Foundation
+
+// Elementwise kernels over contiguous Float buffers: outputs first, sizes last.
+// Simple counted loops over pointers: with the target CPU set they vectorise.
+
+/// out[i] = a[i] + b[i]
+@inlinable public func add(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = a[i] + b[i] }
+}
+
+/// out[i] = a[i] * b[i]
+@inlinable public func mul(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = a[i] * b[i] }
+}
+
+/// y[i] += x[i]
+@inlinable public func accumulate(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] += x[i] }
+}
+
+/// y[i] += alpha * x[i]
+@inlinable public func axpy(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, alpha: Float, count: Int) {
+    for i in 0..<count { y[i] += alpha * x[i] }
+}
+
+/// y[i] += a[i] * b[i]
+@inlinable public func accumulateProduct(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] += a[i] * b[i] }
+}
+
+/// x[i] *= s
+@inlinable public func scale(_ x: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
+    for i in 0..<count { x[i] *= s }
+}
+
+/// out[r, :] = x[r, :] + row[:] for r in 0..<rows  (x is [rows, n], row is [n])
+@inlinable public func addRowVector(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ row: UnsafePointer<Float>, rows: Int, n: Int) {
+    for r in 0..<rows {
+        let o = out + r * n, xi = x + r * n
+        for j in 0..<n { o[j] = xi[j] + row[j] }
+    }
+}
+
+/// ReLU forward: out = max(x, 0)
+@inlinable public func reluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = x[i] > 0 ? x[i] : 0 }
+}
+
+/// ReLU backward: dx += dout * (out > 0)  (out is the forward output)
+@inlinable public func reluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ out: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { dx[i] += out[i] > 0 ? dout[i] : 0 }
+}
+
+@usableFromInline let geluC: Float = 0.7978845608028654  // sqrt(2 / pi)
+
+/// GELU (tanh approximation): out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+@inlinable public func geluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count {
+        let v = x[i]
+        let t = tanhf(geluC * (v + 0.044715 * v * v * v))
+        out[i] = 0.5 * v * (1 + t)
+    }
+}
+
+/// GELU backward: dx += dout * gelu'(x)
+@inlinable public func geluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count {
+        let v = x[i]
+        let u = geluC * (v + 0.044715 * v * v * v)
+        let t = tanhf(u)
+        let du = geluC * (1 + 3 * 0.044715 * v * v)
+        dx[i] += dout[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+    }
+}
+
+/// Sigmoid: out = 1 / (1 + exp(-x)), stable for large |x|.
+@inlinable public func sigmoidForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count {
+        let v = x[i]
+        if v >= 0 { out[i] = 1 / (1 + expf(-v)) } else { let e = expf(v); out[i] = e / (1 + e) }
+    }
+}
+
+/// Sigmoid backward: dx += dout * out (1 - out)
+@inlinable public func sigmoidBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ out: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { dx[i] += dout[i] * out[i] * (1 - out[i]) }
+}

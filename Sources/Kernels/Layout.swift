@@ -1,0 +1,49 @@
+/// Column concatenation: out[r, :] = [x_0[r, :] ; x_1[r, :] ; ...]; `parts` are
+/// (pointer, width) pairs of [rows, width_i] buffers; out is [rows, sum width_i].
+@inlinable public func concatColumns(_ out: UnsafeMutablePointer<Float>, _ parts: [(UnsafePointer<Float>, Int)], rows: Int) {
+    var total = 0
+    for p in parts { total += p.1 }
+    var offset = 0
+    for (src, w) in parts {
+        for r in 0..<rows { (out + r * total + offset).update(from: src + r * w, count: w) }
+        offset += w
+    }
+}
+
+/// Copies columns [offset, offset + width) of x [rows, n] into out [rows, width]
+/// (accumulate: adds). The backward of `concatColumns`, and a column slice.
+@inlinable public func copyColumns(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, n: Int, offset: Int, width: Int, accumulate: Bool) {
+    for r in 0..<rows {
+        let o = out + r * width, s = x + r * n + offset
+        if accumulate { for j in 0..<width { o[j] += s[j] } } else { o.update(from: s, count: width) }
+    }
+}
+
+/// Adds x [rows, width] into columns [offset, offset + width) of out [rows, n].
+@inlinable public func addIntoColumns(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, n: Int, offset: Int, width: Int) {
+    for r in 0..<rows {
+        let o = out + r * n + offset, s = x + r * width
+        for j in 0..<width { o[j] += s[j] }
+    }
+}
+
+/// out[j, i] = x[i, j]   (x [rows, cols] -> out [cols, rows])
+@inlinable public func transpose(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, cols: Int) {
+    let tile = 32
+    var i0 = 0
+    while i0 < rows {
+        var j0 = 0
+        while j0 < cols {
+            for i in i0..<Swift.min(i0 + tile, rows) {
+                for j in j0..<Swift.min(j0 + tile, cols) { out[j * rows + i] = x[i * cols + j] }
+            }
+            j0 += tile
+        }
+        i0 += tile
+    }
+}
+
+/// Row gather: out[i, :] = x[index[i], :]   (x [*, n], out [count, n])
+@inlinable public func gatherRowsOf(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, index: UnsafePointer<Int32>, count: Int, n: Int) {
+    for i in 0..<count { (out + i * n).update(from: x + Int(index[i]) * n, count: n) }
+}

@@ -1,0 +1,70 @@
+import CBLAS
+
+/// Matrix products through OpenBLAS `cblas_sgemm`, row-major.
+///
+/// `c[m, n] = alpha * op(a) op(b) + beta * c`, where op(a) is [m, k] (a stored
+/// [m, k], or [k, m] when `transA`) and op(b) is [k, n] (b stored [k, n], or
+/// [n, k] when `transB`). Leading dimensions are the stored row lengths.
+@inlinable
+public func matmul(
+    _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false,
+    alpha: Float = 1, beta: Float = 0
+) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        if beta == 0 { c.update(repeating: 0, count: m * n) } else if beta != 1 { scale(c, by: beta, count: m * n) }
+        return
+    }
+    cblas_sgemm(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha,
+        a, Int32(transA ? m : k), b, Int32(transB ? k : n), beta, c, Int32(n))
+}
+
+/// `batch` independent products with fixed strides between operands:
+/// for i in 0..<batch: c_i = alpha * op(a_i) op(b_i) + beta * c_i, where
+/// a_i = a + i * strideA (likewise b, c). Used by attention ([U*H] small products).
+/// Small products are spread over the cores with one single-threaded sgemm each.
+@inlinable
+public func batchedMatmul(
+    _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    batch: Int, m: Int, n: Int, k: Int, strideA: Int, strideB: Int, strideC: Int,
+    transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0
+) {
+    let flops = 2 * m * n * k
+    parallelFor(batch, grain: Swift.max(1, 200_000 / Swift.max(flops, 1))) { _, range in
+        for i in range {
+            let ci = c + i * strideC, ai = a + i * strideA, bi = b + i * strideB
+            if m * n * k < 4096 {
+                naiveMatmulInto(ci, ai, bi, m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta)
+            } else {
+                cblas_sgemm(
+                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha,
+                    ai, Int32(transA ? m : k), bi, Int32(transB ? k : n), beta, ci, Int32(n))
+            }
+        }
+    }
+}
+
+/// A small product by loops (no BLAS call overhead); also the naive twin of `matmul`.
+@inlinable
+public func naiveMatmulInto(
+    _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float
+) {
+    for i in 0..<m {
+        let ci = c + i * n
+        if beta == 0 { ci.update(repeating: 0, count: n) } else if beta != 1 { for j in 0..<n { ci[j] *= beta } }
+        for p in 0..<k {
+            let av = alpha * (transA ? a[p * m + i] : a[i * k + p])
+            if transB {
+                for j in 0..<n { ci[j] += av * b[j * k + p] }
+            } else {
+                let bp = b + p * n
+                for j in 0..<n { ci[j] += av * bp[j] }
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Row softmax with an optional key mask, in place over `rows` rows of length n:
+/// p[r, j] = exp(x[r, j] - max) / sum over allowed j, where `allowed(r, j)` is
+/// `mask == nil || mask[r * n + j] != 0`. A row with no allowed entry becomes all 0.
+@inlinable public func softmaxForward(_ p: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<UInt8>?, rows: Int, n: Int) {
+    for r in 0..<rows {
+        let xi = x + r * n, pi = p + r * n
+        var mx = -Float.infinity
+        if let mask {
+            let mi = mask + r * n
+            for j in 0..<n where mi[j] != 0 { mx = Swift.max(mx, xi[j]) }
+            if mx == -Float.infinity { pi.update(repeating: 0, count: n); continue }
+            var s: Float = 0
+            for j in 0..<n {
+                let e = mi[j] != 0 ? expf(xi[j] - mx) : 0
+                pi[j] = e; s += e
+            }
+            let inv = 1 / s
+            for j in 0..<n { pi[j] *= inv }
+        } else {
+            for j in 0..<n { mx = Swift.max(mx, xi[j]) }
+            var s: Float = 0
+            for j in 0..<n { let e = expf(xi[j] - mx); pi[j] = e; s += e }
+            let inv = 1 / s
+            for j in 0..<n { pi[j] *= inv }
+        }
+    }
+}
+
+/// Softmax backward: dx[r, j] += p[r, j] (dp[r, j] - sum_k p[r, k] dp[r, k])
+@inlinable public func softmaxBackward(_ dx: UnsafeMutablePointer<Float>, _ dp: UnsafePointer<Float>, _ p: UnsafePointer<Float>, rows: Int, n: Int) {
+    for r in 0..<rows {
+        let pi = p + r * n, dpi = dp + r * n, dxi = dx + r * n
+        var dot: Float = 0
+        for j in 0..<n { dot += pi[j] * dpi[j] }
+        for j in 0..<n { dxi[j] += pi[j] * (dpi[j] - dot) }
+    }
+}

@@ -1,0 +1,1 @@
+// Metrics module: contents land with their issue.

@@ -1,0 +1,1 @@
+// Model module: contents land with their issue.

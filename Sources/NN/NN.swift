@@ -1,0 +1,1 @@
+// NN module: contents land with their issue.

@@ -1,0 +1,1 @@
+// Schema module: contents land with their issue.

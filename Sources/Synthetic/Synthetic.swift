@@ -1,0 +1,1 @@
+// Synthetic module: contents land with their issue.

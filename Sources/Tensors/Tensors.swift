@@ -1,0 +1,1 @@
+// Tensors module: contents land with their issue.

@@ -1,0 +1,1 @@
+// Training module: contents land with their issue.

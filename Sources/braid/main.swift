@@ -1,0 +1,3 @@
+import BraidCLI
+
+BraidCommand.main()
