@@ -68,3 +68,19 @@ public func naiveMatmulInto(
         }
     }
 }
+
+/// The general strided product (leading dimensions given): c = alpha op(a) op(b) + beta c.
+@inlinable
+public func gemm(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+    m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, alpha: Float = 1, beta: Float = 0
+) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        for i in 0..<m { let ci = c + i * ldc; for j in 0..<n { ci[j] = beta == 0 ? 0 : ci[j] * beta } }
+        return
+    }
+    cblas_sgemm(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}

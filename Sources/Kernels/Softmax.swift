@@ -37,3 +37,8 @@ import Foundation
         for j in 0..<n { dxi[j] += pi[j] * (dpi[j] - dot) }
     }
 }
+
+/// In-place-capable softmax over `rows` rows of n entries each, rows `stride` apart.
+@inlinable public func softmaxForward(_ p: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<UInt8>?, rowsStrided rows: Int, n: Int, stride: Int) {
+    for r in 0..<rows { softmaxForward(p + r * stride, x + r * stride, mask: mask.map { $0 + r * stride }, rows: 1, n: n) }
+}

@@ -1,0 +1,157 @@
+import Foundation
+
+// Fused multi-head attention over sequences whose valid positions are a prefix
+// (most recent first, 0-padded: SPEC 1.2), with one fused qkv buffer:
+// qkv [U, L, 3d] holds q, k, v (head h: columns h*dh ..< (h+1)*dh of each),
+// dh = d / heads, scale = 1/sqrt(dh). Sequence u has lengths[u] valid positions;
+// query rows at or past it, and every row of a sequence with no valid key, give 0
+// (SPEC 2.2: such rows are masked downstream, so their values are never read).
+
+/// Self-attention forward. out [U, L, d]; probs [U, heads, L, L] saved for the backward.
+public func attentionForward(
+    _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+    qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences: Int, length L: Int, dim d: Int, heads: Int
+) {
+    let dh = d / heads, ld = 3 * d
+    let scale = 1 / Float(dh).squareRoot()
+    parallelFor(sequences, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
+        for u in range {
+            let n = Int(lengths[u])
+            let base = qkv + u * L * ld, o = out + u * L * d
+            o.update(repeating: 0, count: L * d)
+            if n == 0 { continue }
+            for h in 0..<heads {
+                let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
+                let p = probs + (u * heads + h) * L * L  // [L, L], rows/cols < n used, row stride L
+                gemm(p, ldc: L, q, lda: ld, k, ldb: ld, m: n, n: n, k: dh, transB: true, alpha: scale)
+                softmaxForward(p, p, mask: nil, rowsStrided: n, n: n, stride: L)
+                gemm(o + h * dh, ldc: d, p, lda: L, v, ldb: ld, m: n, n: dh, k: n)
+            }
+        }
+    }
+}
+
+/// Self-attention backward: accumulates into dqkv [U, L, 3d] from dout [U, L, d].
+/// dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(P dP)); dQ += scale dS K; dK += scale dS^T Q.
+public func attentionBackward(
+    dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+    qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences: Int, length L: Int, dim d: Int, heads: Int
+) {
+    let dh = d / heads, ld = 3 * d
+    let scale = 1 / Float(dh).squareRoot()
+    let chunks = Swift.max(1, Threads.count)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunks * L * L)
+    defer { scratch.deallocate() }
+    parallelFor(sequences, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { c, range in
+        let dp = scratch + c * L * L
+        for u in range {
+            let n = Int(lengths[u])
+            if n == 0 { continue }
+            let base = qkv + u * L * ld, dbase = dqkv + u * L * ld, dO = dout + u * L * d
+            for h in 0..<heads {
+                let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
+                let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
+                let p = probs + (u * heads + h) * L * L
+                gemm(dp, ldc: L, dO + h * dh, lda: d, v, ldb: ld, m: n, n: n, k: dh, transB: true)
+                gemm(dv, ldc: ld, p, lda: L, dO + h * dh, ldb: d, m: n, n: dh, k: n, transA: true, beta: 1)
+                for i in 0..<n {
+                    let pi = p + i * L, di = dp + i * L
+                    var dot: Float = 0
+                    for j in 0..<n { dot += pi[j] * di[j] }
+                    for j in 0..<n { di[j] = pi[j] * (di[j] - dot) }
+                }
+                gemm(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                gemm(dk, ldc: ld, dp, lda: L, q, ldb: ld, m: n, n: dh, k: n, transA: true, alpha: scale, beta: 1)
+            }
+        }
+    }
+}
+
+/// Append-fusion attention forward (SPEC 2.2): candidate token b (qkvY [B, 3d])
+/// attends to the first lengths[u] keys/values of its user u = userIndex[b]
+/// (qkvUser [U, L, 3d]) and to itself. out [B, d]; probs [B, heads, L + 1]
+/// (entries 0..<n: user keys, entry n: itself).
+public func appendAttentionForward(
+    _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkvY: UnsafePointer<Float>,
+    qkvUser: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>?,
+    candidates B: Int, length L: Int, dim d: Int, heads: Int
+) {
+    let dh = d / heads, ld = 3 * d
+    let scale = 1 / Float(dh).squareRoot()
+    parallelFor(B, grain: Swift.max(1, 8192 / Swift.max(L * dh, 1))) { _, range in
+        for b in range {
+            let u = userIndex.map { Int($0[b]) } ?? b
+            let n = Int(lengths[u])
+            let y = qkvY + b * ld, user = qkvUser + u * L * ld
+            for h in 0..<heads {
+                let q = y + h * dh
+                let p = probs + (b * heads + h) * (L + 1)
+                var mx = -Float.infinity
+                for j in 0...n {
+                    let k = j < n ? user + j * ld + d + h * dh : y + d + h * dh
+                    var s: Float = 0
+                    for t in 0..<dh { s += q[t] * k[t] }
+                    s *= scale
+                    p[j] = s
+                    mx = Swift.max(mx, s)
+                }
+                var sum: Float = 0
+                for j in 0...n { let e = expf(p[j] - mx); p[j] = e; sum += e }
+                let inv = 1 / sum
+                let o = out + b * d + h * dh
+                for t in 0..<dh { o[t] = 0 }
+                for j in 0...n {
+                    p[j] *= inv
+                    let v = j < n ? user + j * ld + 2 * d + h * dh : y + 2 * d + h * dh
+                    let w = p[j]
+                    for t in 0..<dh { o[t] += w * v[t] }
+                }
+            }
+        }
+    }
+}
+
+/// Append-fusion attention backward: accumulates into dqkvY [B, 3d] and dqkvUser [U, L, 3d].
+/// Runs serially when several candidates share a user (their user gradients add up).
+public func appendAttentionBackward(
+    dqkvY: UnsafeMutablePointer<Float>?, dqkvUser: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
+    probs: UnsafePointer<Float>, qkvY: UnsafePointer<Float>, qkvUser: UnsafePointer<Float>,
+    lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>?, candidates B: Int, length L: Int, dim d: Int, heads: Int
+) {
+    let dh = d / heads, ld = 3 * d
+    let scale = 1 / Float(dh).squareRoot()
+    let body: (Int, Range<Int>) -> Void = { _, range in
+        var dp = [Float](repeating: 0, count: L + 1)
+        for b in range {
+            let u = userIndex.map { Int($0[b]) } ?? b
+            let n = Int(lengths[u])
+            let y = qkvY + b * ld, user = qkvUser + u * L * ld
+            let dO = dout + b * d
+            for h in 0..<heads {
+                let p = probs + (b * heads + h) * (L + 1)
+                let q = y + h * dh, g = dO + h * dh
+                var dot: Float = 0
+                for j in 0...n {
+                    let v = j < n ? user + j * ld + 2 * d + h * dh : y + 2 * d + h * dh
+                    var s: Float = 0
+                    for t in 0..<dh { s += g[t] * v[t] }
+                    dp[j] = s
+                    dot += p[j] * s
+                    // dV_j += p_j dO
+                    let dv: UnsafeMutablePointer<Float>? = j < n ? dqkvUser.map { $0 + u * L * ld + j * ld + 2 * d + h * dh }
+                                                                 : dqkvY.map { $0 + b * ld + 2 * d + h * dh }
+                    if let dv { let w = p[j]; for t in 0..<dh { dv[t] += w * g[t] } }
+                }
+                for j in 0...n {
+                    let ds = p[j] * (dp[j] - dot) * scale
+                    let k = j < n ? user + j * ld + d + h * dh : y + d + h * dh
+                    if let dqkvY { let dq = dqkvY + b * ld + h * dh; for t in 0..<dh { dq[t] += ds * k[t] } }
+                    let dk: UnsafeMutablePointer<Float>? = j < n ? dqkvUser.map { $0 + u * L * ld + j * ld + d + h * dh }
+                                                                 : dqkvY.map { $0 + b * ld + d + h * dh }
+                    if let dk { for t in 0..<dh { dk[t] += ds * q[t] } }
+                }
+            }
+        }
+    }
+    if userIndex == nil { parallelFor(B, grain: 64, body) } else { body(0, 0..<B) }
+}

@@ -1,1 +1,0 @@
-// Synthetic module: contents land with their issue.

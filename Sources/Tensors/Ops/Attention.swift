@@ -1,0 +1,52 @@
+import Kernels
+
+/// Multi-head self-attention core over a fused qkv projection (SPEC 2.2).
+/// qkv: [U, L, 3d] (q, k, v, head h = contiguous slice h), lengths: [U] valid
+/// prefix lengths -> [U, L, d] = softmax(q k^T / sqrt(d/heads)) v per head, keys
+/// restricted to the valid prefix; rows past it, and sequences with no valid
+/// position, give 0. The output Linear is applied by the caller.
+public func selfAttention(_ qkv: Tensor, lengths: [Int32], heads: Int) -> Tensor {
+    let U = qkv.shape[0], L = qkv.shape[1], d = qkv.shape[2] / 3
+    precondition(lengths.count == U && d % heads == 0, "selfAttention: \(qkv.shape), \(lengths.count) lengths, \(heads) heads")
+    let y = Tensor(shape: [U, L, d])
+    let probs = Tensor(shape: [U, heads, L, L])
+    lengths.withUnsafeBufferPointer {
+        attentionForward(y.data, probs: probs.data, qkv: qkv.data, lengths: $0.baseAddress!, sequences: U, length: L, dim: d, heads: heads)
+    }
+    y.recordBackward(on: Tape.needsGrad(qkv)) { dy in
+        lengths.withUnsafeBufferPointer {
+            attentionBackward(dqkv: qkv.ensureGrad(), dout: dy, probs: probs.data, qkv: qkv.data, lengths: $0.baseAddress!,
+                              sequences: U, length: L, dim: d, heads: heads)
+        }
+    }
+    return y
+}
+
+/// Append-fusion attention core (SPEC 2.2): candidate token b (qkvY [B, 3d]) attends
+/// to the valid keys and values of its user's tokens (qkvUser [U, L, 3d], user
+/// userIndex[b], or b when nil) and to itself -> [B, d]. User tokens never attend to y.
+public func appendAttention(_ qkvY: Tensor, user qkvUser: Tensor, lengths: [Int32], userIndex: [Int32]?, heads: Int) -> Tensor {
+    let B = qkvY.shape[0], U = qkvUser.shape[0], L = qkvUser.shape[1], d = qkvUser.shape[2] / 3
+    precondition(lengths.count == U && qkvY.lastDim == 3 * d, "appendAttention: \(qkvY.shape) vs \(qkvUser.shape)")
+    let y = Tensor(shape: [B, d])
+    let probs = Tensor(shape: [B, heads, L + 1])
+    let run = { (lp: UnsafePointer<Int32>, ui: UnsafePointer<Int32>?) in
+        appendAttentionForward(y.data, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data, lengths: lp, userIndex: ui,
+                               candidates: B, length: L, dim: d, heads: heads)
+    }
+    lengths.withUnsafeBufferPointer { lp in
+        if let userIndex { userIndex.withUnsafeBufferPointer { run(lp.baseAddress!, $0.baseAddress) } } else { run(lp.baseAddress!, nil) }
+    }
+    y.recordBackward(on: Tape.needsGrad(qkvY, qkvUser)) { dy in
+        let dY = qkvY.requiresGrad ? qkvY.ensureGrad() : nil
+        let dU = qkvUser.requiresGrad ? qkvUser.ensureGrad() : nil
+        let back = { (lp: UnsafePointer<Int32>, ui: UnsafePointer<Int32>?) in
+            appendAttentionBackward(dqkvY: dY, dqkvUser: dU, dout: dy, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data,
+                                    lengths: lp, userIndex: ui, candidates: B, length: L, dim: d, heads: heads)
+        }
+        lengths.withUnsafeBufferPointer { lp in
+            if let userIndex { userIndex.withUnsafeBufferPointer { back(lp.baseAddress!, $0.baseAddress) } } else { back(lp.baseAddress!, nil) }
+        }
+    }
+    return y
+}

@@ -1,0 +1,95 @@
+import Kernels
+
+/// Max over the valid prefix of each sequence: x [B, L, d], lengths [B] -> [B, d]
+/// (0 where a sequence has no valid position). The gradient goes to the argmax.
+public func maxPool(_ x: Tensor, lengths: [Int32]) -> Tensor {
+    let B = x.shape[0], L = x.shape[1], d = x.shape[2]
+    let y = Tensor(shape: [B, d])
+    var argmax = [Int32](repeating: -1, count: B * d)
+    for b in 0..<B {
+        let n = Int(lengths[b]), o = y.data + b * d
+        if n == 0 { o.update(repeating: 0, count: d); continue }
+        let xb = x.data + b * L * d
+        o.update(from: xb, count: d)
+        for j in 0..<d { argmax[b * d + j] = 0 }
+        for i in 1..<max(n, 1) {
+            let xi = xb + i * d
+            for j in 0..<d where xi[j] > o[j] { o[j] = xi[j]; argmax[b * d + j] = Int32(i) }
+        }
+    }
+    y.recordBackward(on: Tape.needsGrad(x)) { dy in
+        let dx = x.ensureGrad()
+        for b in 0..<B {
+            for j in 0..<d {
+                let i = argmax[b * d + j]
+                if i >= 0 { dx[(b * L + Int(i)) * d + j] += dy[b * d + j] }
+            }
+        }
+    }
+    return y
+}
+
+/// Batched dot products: s[b, l] = x[b, l, :] . q[b, :]   (x [B, L, d], q [B, d] -> [B, L]).
+/// dx[b, l] += ds[b, l] q[b]; dq[b] += sum_l ds[b, l] x[b, l].
+public func batchedDot(_ x: Tensor, _ q: Tensor) -> Tensor {
+    let B = x.shape[0], L = x.shape[1], d = x.shape[2]
+    let s = Tensor(shape: [B, L])
+    for b in 0..<B {
+        let qb = q.data + b * d
+        for l in 0..<L {
+            let xl = x.data + (b * L + l) * d
+            var acc: Float = 0
+            for j in 0..<d { acc += xl[j] * qb[j] }
+            s.data[b * L + l] = acc
+        }
+    }
+    s.recordBackward(on: Tape.needsGrad(x, q)) { ds in
+        let dx = x.requiresGrad ? x.ensureGrad() : nil, dq = q.requiresGrad ? q.ensureGrad() : nil
+        for b in 0..<B {
+            for l in 0..<L {
+                let g = ds[b * L + l]
+                if let dx { axpy(dx + (b * L + l) * d, q.data + b * d, alpha: g, count: d) }
+                if let dq { axpy(dq + b * d, x.data + (b * L + l) * d, alpha: g, count: d) }
+            }
+        }
+    }
+    return s
+}
+
+/// Weighted sums: y[b] = sum_k w[b, k] v[b, k, :]   (w [B, K], v [B, K, n] -> [B, n]):
+/// the MMoE mixture and the target-attention readout.
+/// dw[b, k] += dy[b] . v[b, k]; dv[b, k] += w[b, k] dy[b].
+public func weightedSum(_ w: Tensor, _ v: Tensor) -> Tensor {
+    let B = v.shape[0], K = v.shape[1], n = v.shape[2]
+    precondition(w.count == B * K, "weightedSum: weights \(w.shape) for values \(v.shape)")
+    let y = Tensor(shape: [B, n], zeroed: true)
+    for b in 0..<B {
+        for k in 0..<K { axpy(y.data + b * n, v.data + (b * K + k) * n, alpha: w.data[b * K + k], count: n) }
+    }
+    y.recordBackward(on: Tape.needsGrad(w, v)) { dy in
+        let dw = w.requiresGrad ? w.ensureGrad() : nil, dv = v.requiresGrad ? v.ensureGrad() : nil
+        for b in 0..<B {
+            let g = dy + b * n
+            for k in 0..<K {
+                let vk = v.data + (b * K + k) * n
+                if let dw { var acc: Float = 0; for j in 0..<n { acc += g[j] * vk[j] }; dw[b * K + k] += acc }
+                if let dv { axpy(dv + (b * K + k) * n, g, alpha: w.data[b * K + k], count: n) }
+            }
+        }
+    }
+    return y
+}
+
+/// Zeroes positions at or past each sequence's valid prefix: x [B, L, d] -> [B, L, d].
+/// The gradient is masked the same way.
+public func maskPositions(_ x: Tensor, lengths: [Int32]) -> Tensor {
+    let B = x.shape[0], L = x.shape[1], d = x.count / max(B * L, 1)
+    let y = Tensor(shape: x.shape)
+    y.data.update(from: x.data, count: x.count)
+    for b in 0..<B { let n = Int(lengths[b]); if n < L { (y.data + (b * L + n) * d).update(repeating: 0, count: (L - n) * d) } }
+    y.recordBackward(on: Tape.needsGrad(x)) { dy in
+        let dx = x.ensureGrad()
+        for b in 0..<B { accumulate(dx + b * L * d, dy + b * L * d, count: Int(lengths[b]) * d) }
+    }
+    return y
+}

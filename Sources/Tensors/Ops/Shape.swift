@@ -1,0 +1,53 @@
+import Kernels
+
+/// The same values under another shape (a copy; the gradient is copied back).
+public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor {
+    precondition(shape.reduce(1, *) == x.count, "reshape \(x.shape) -> \(shape): counts differ")
+    let y = Tensor(shape: shape, storage: x.storage, offset: x.offset)
+    y.recordBackward(on: Tape.needsGrad(x)) { dy in accumulate(x.ensureGrad(), dy, count: x.count) }
+    return y
+}
+
+/// Concatenation along the last dimension: [..., n_i] -> [..., sum n_i]
+/// (all parts have the same leading shape). Backward splits dy into the parts.
+public func concat(_ parts: [Tensor]) -> Tensor {
+    precondition(!parts.isEmpty, "concat of nothing")
+    let rows = parts[0].rows
+    let widths = parts.map(\.lastDim)
+    for p in parts { precondition(p.rows == rows, "concat: \(p.shape) vs \(parts[0].shape)") }
+    let total = widths.reduce(0, +)
+    let y = Tensor(shape: Array(parts[0].shape.dropLast()) + [total])
+    concatColumns(y.data, parts.map { (UnsafePointer($0.data), $0.lastDim) }, rows: rows)
+    let tape = Tape.current.flatMap { t in parts.contains(where: \.requiresGrad) ? t : nil }
+    y.recordBackward(on: tape) { dy in
+        var offset = 0
+        for (p, w) in zip(parts, widths) {
+            if p.requiresGrad { copyColumns(p.ensureGrad(), dy, rows: rows, n: total, offset: offset, width: w, accumulate: true) }
+            offset += w
+        }
+    }
+    return y
+}
+
+/// Columns [offset, offset + width) of the last dimension: [..., n] -> [..., width].
+public func sliceColumns(_ x: Tensor, offset: Int, width: Int) -> Tensor {
+    let n = x.lastDim, rows = x.rows
+    precondition(offset >= 0 && offset + width <= n, "slice [\(offset), \(offset + width)) of \(x.shape)")
+    let y = Tensor(shape: Array(x.shape.dropLast()) + [width])
+    copyColumns(y.data, x.data, rows: rows, n: n, offset: offset, width: width, accumulate: false)
+    y.recordBackward(on: Tape.needsGrad(x)) { dy in addIntoColumns(x.ensureGrad(), dy, rows: rows, n: n, offset: offset, width: width) }
+    return y
+}
+
+/// Rows of x along the first dimension: y[i] = x[index[i]]  (x: [N, ...] -> [index.count, ...]).
+/// Backward: scatter-add of dy into dx.
+public func gatherRows(_ x: Tensor, _ index: [Int32]) -> Tensor {
+    let inner = x.shape.dropFirst().reduce(1, *)
+    let y = Tensor(shape: [index.count] + x.shape.dropFirst())
+    if index.isEmpty { return y }
+    index.withUnsafeBufferPointer { gatherRowsOf(y.data, x.data, index: $0.baseAddress!, count: index.count, n: inner) }
+    y.recordBackward(on: Tape.needsGrad(x)) { dy in
+        index.withUnsafeBufferPointer { scatterAddRows(x.ensureGrad(), ids: $0.baseAddress!, dy, count: index.count, dim: inner) }
+    }
+    return y
+}

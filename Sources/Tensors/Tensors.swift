@@ -1,1 +1,0 @@
-// Tensors module: contents land with their issue.
