@@ -1,0 +1,133 @@
+/// A JSON value that keeps the order of object keys, rendered with two-space
+/// indentation and arrays of scalars on one line (the layout of SPEC 2.8).
+enum OrderedJSON {
+    case object([(String, OrderedJSON)])
+    case array([OrderedJSON])
+    case string(String)
+    case integer(Int)
+    case number(Double)
+
+    func rendered(indent: Int = 0) -> String {
+        let inner = String(repeating: "  ", count: indent + 1)
+        let outer = String(repeating: "  ", count: indent)
+        switch self {
+        case .string(let text): return Self.quoted(text)
+        case .integer(let value): return String(value)
+        case .number(let value): return value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)).0" : "\(value)"
+        case .array(let elements):
+            if elements.allSatisfy({ if case .object = $0 { return false } else { return true } })
+                && elements.allSatisfy({ if case .array = $0 { return false } else { return true } }) {
+                return "[" + elements.map { $0.rendered() }.joined(separator: ", ") + "]"
+            }
+            return "[\n" + elements.map { inner + $0.rendered(indent: indent + 1) }.joined(separator: ",\n")
+                + "\n" + outer + "]"
+        case .object(let members):
+            if members.isEmpty { return "{}" }
+            let isFlat = members.allSatisfy { member in
+                switch member.1 {
+                case .object: return false
+                case .array(let elements): return elements.allSatisfy { if case .object = $0 { false } else { true } }
+                default: return true
+                }
+            }
+            let oneLine = "{" + members.map { Self.quoted($0.0) + ": " + $0.1.rendered() }.joined(separator: ", ") + "}"
+            if isFlat && oneLine.count + indent * 2 <= 120 { return oneLine }
+            return "{\n" + members.map { inner + Self.quoted($0.0) + ": " + $0.1.rendered(indent: indent + 1) }
+                .joined(separator: ",\n") + "\n" + outer + "}"
+        }
+    }
+
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
+    }
+}
+
+extension SyntheticGenerator {
+    /// Hash buckets for `count` distinct ids: 8 per id (about 6% of ids share a bucket),
+    /// at least 64.
+    public static func buckets(forDistinctValues count: Int) -> Int { max(64, 8 * count) }
+
+    /// The SPEC 2.8 model config for this data set: the SPEC 1.1 schema of the columns
+    /// written, buckets sized for the ids generated, a model sized for 2 CPU cores,
+    /// late fusion (user-side sequence work is done once per user at serving), empty
+    /// `dense_stats` and `calibration` (training fits them).
+    public func modelConfigurationJSON() -> String {
+        typealias J = OrderedJSON
+        func categorical(_ name: String, _ side: String, _ buckets: Int, table: String? = nil,
+                         multi: String? = nil, surfaces: [String]? = nil) -> J {
+            var members: [(String, J)] = [("name", .string(name)), ("side", .string(side)), ("buckets", .integer(buckets))]
+            if let table { members.append(("table", .string(table))) }
+            if let multi { members.append(("multi", .string(multi))) }
+            if let surfaces { members.append(("surfaces", .array(surfaces.map { .string($0) }))) }
+            return .object(members)
+        }
+        func dense(_ name: String, _ side: String, _ transform: String, surfaces: [String]? = nil) -> J {
+            var members: [(String, J)] = [("name", .string(name)), ("side", .string(side)), ("transform", .string(transform))]
+            if let surfaces { members.append(("surfaces", .array(surfaces.map { .string($0) }))) }
+            return .object(members)
+        }
+        let surfaces = Self.surfaces
+        let schema: J = .object([
+            ("surfaces", .array(surfaces.map { .string($0) })),
+            ("tasks", .object(surfaces.map { ($0, .array(Self.tasks[$0]!.map { .string($0) })) })),
+            ("categorical", .array([
+                categorical("user_id", "user", Self.buckets(forDistinctValues: configuration.resolvedUsers)),
+                categorical("user_country", "user", 256),
+                categorical("ad_id", "candidate", Self.buckets(forDistinctValues: configuration.resolvedAds), table: "item"),
+                categorical("advertiser_id", "candidate",
+                            Self.buckets(forDistinctValues: configuration.resolvedAdvertisers)),
+                categorical("query_tokens", "context",
+                            Self.buckets(forDistinctValues: World.topicCount * World.wordsPerTopic),
+                            multi: "mean", surfaces: ["search"]),
+                categorical("context_pin_cat", "context",
+                            Self.buckets(forDistinctValues: World.topicCount * World.finePerTopic),
+                            surfaces: ["related_pins"]),
+            ])),
+            ("dense", .array([
+                dense("ad_hist_ctr", "candidate", "log1p"),
+                dense("position", "context", "log1p"),
+                dense("query_ad_sim", "context", "standardize", surfaces: ["search"]),
+            ])),
+            ("sequence", .object([
+                ("items", .string("seq_items")), ("actions", .string("seq_actions")), ("max_length", .integer(64)),
+                ("action_types", .integer(8)), ("item_table", .string("item")),
+            ])),
+        ])
+        let model: J = .object([
+            ("embedding_dim", .integer(16)),
+            ("sequence", .object([
+                ("fusion", .string("late")), ("d_model", .integer(32)), ("n_heads", .integer(2)),
+                ("n_layers", .integer(2)), ("d_ff", .integer(64)), ("recent_k", .integer(4)),
+                ("proj_rank", .integer(32)), ("proj_dim", .integer(32)),
+            ])),
+            ("cross_layers", .integer(3)), ("cross_rank", .integer(32)),
+            ("deep", .array([.integer(256), .integer(128)])),
+            ("experts", .integer(4)), ("expert_layers", .array([.integer(128)])),
+            ("tower_layers", .array([.integer(64)])), ("module_layers", .array([.integer(32)])),
+            ("task_weights", .object([("click", .number(1)), ("save", .number(1))])),
+            ("calibration_mode", .string("surface")),
+        ])
+        let config: J = .object([
+            ("format", .string("braid-model")), ("version", .integer(1)),
+            ("schema", schema), ("model", model),
+            ("dense_stats", .object([])), ("calibration", .object([])),
+            ("surfaces_included", .array(surfaces.map { .string($0) })),
+        ])
+        return config.rendered() + "\n"
+    }
+}

@@ -1,0 +1,354 @@
+import Foundation
+
+/// `braid generate`: a synthetic multi-surface ad-engagement data set with known
+/// ground truth, deterministic for a seed, built to show why one unified model beats
+/// one model per surface.
+///
+/// ## The world (drawn once from stream 0 of the seed)
+/// - K = 8 topics; each topic has 4 fine categories (32 `pc<n>` pin categories) and
+///   a 24-word query vocabulary (`t<topic>w<index>`).
+/// - 20 countries c with a topic bias beta_c ~ N(0, 0.6^2 I_K). Countries are skewed
+///   (index floor(20 u^2), u ~ U[0,1)) and written as two-letter codes.
+/// - Users u (default rows / 20), drawn with the skew floor(U u^2) at request time.
+///   Static interest theta_u = beta_country(u) + N(0, 0.9^2 I_K), activity
+///   b_u ~ N(0, 0.4^2), save propensity s_u ~ N(0, 0.6^2). Interests are shared by
+///   every surface: this is what lets small surfaces borrow the big one's data.
+///   Long-term history: with probability 0.1 none (a cold user), else H_u ~ U{4..96}
+///   ads whose topics are drawn from softmax(theta_u), actions from the engagement mix
+///   below with 5% `hide` (7).
+/// - Advertisers v (ads / 10) with a topic and quality q_v ~ N(0, 0.3^2). Ads a
+///   (default rows / 40): advertiser uniform, topic t_a = the advertiser's with
+///   probability 0.8 else uniform, fine category uniform within the topic, quality
+///   q_a ~ N(0, 0.5^2). Historical CTR `ad_hist_ctr` = sigmoid(-3.2 + q_a + q_v +
+///   N(0, 0.25^2)), missing for 5% of ads (new ads). Within a topic, ads are drawn
+///   with the skew floor(n u^2) (popular heads, long tails).
+///
+/// ## A request (stream 1), then its candidates
+/// - Surface s with traffic shares home_feed 0.60, search 0.25, related_pins 0.15.
+/// - Recent topic r: with probability 0.5 drawn from softmax(theta_u), else uniform.
+///   It is a per-request drift that no static user feature reveals.
+/// - Sequence (most recent first; empty for cold users): R ~ U{2..8} recent items,
+///   each a `hide` (action 7) of a uniformly random topic with probability 0.1, else
+///   an engagement (actions 1..6 with weights .35 .12 .20 .18 .08 .07) of topic r with
+///   probability 0.8 or of a static topic; then the user's H_u history items. Lengths
+///   reach 104, so the reader's max_length 64 truncation is exercised.
+/// - Recent similarity, for each topic k, over the first min(8, L) items i:
+///   sim_k = sum_i 0.8^i w_i [topic_i = k] / sum_{i<8} 0.8^i, w_i = -1 for hide else 1.
+/// - Context topic c: r with probability 0.5, a static topic 0.3, uniform 0.2.
+///   search: `query_tokens` = 1-3 words, each of topic c (else, with probability
+///   0.15, of a random topic). related_pins: `context_pin_cat` = a fine category of c.
+/// - n ~ U{1..8} candidates at positions 1..n. Candidate topic: home_feed static
+///   0.3 / recent 0.2 / uniform 0.5; search c 0.6 else uniform; related_pins c 0.5
+///   else uniform; then an ad of that topic.
+///
+/// ## Ground truth
+/// ```
+/// z_click = alpha_s + b_u + q_a + q_v + lambda_s theta_u[t_a] + 1.5 sim_{t_a}
+///           - 0.3 ln(position) + context_s
+///   alpha = (-3.45, -2.6, -4.35), lambda = (0.8, 0.5, 0.8)   (home_feed, search, related_pins)
+///   context_search  = 1.2 [t_a = c],      query_ad_sim = 0.7 [t_a = c] + N(0, 0.3^2)
+///   context_related = 1.0 [t_a = c] + 0.5 [fine_a = context_pin_cat]
+/// p_click = sigmoid(z_click)
+/// z_save  = gamma_s + 0.6 theta_u[t_a] + s_u + 0.8 sim_{t_a},  gamma = (-1.2, -, -0.8)
+/// p_save  = p_click * sigmoid(z_save)      (home_feed and related_pins only)
+/// ```
+/// p values are written rounded to 6 decimals and clamped to [1e-6, 1 - 1e-6]; the
+/// labels are drawn from the written values: click ~ Bernoulli(p_click), and
+/// save ~ Bernoulli(p_save / p_click) given click = 1, else 0 (a save implies a
+/// click). Each label cell is empty with probability `missingLabelRate`. Search rows
+/// have empty `save` and `p_save`; cells of features a surface lacks are empty.
+///
+/// Splits: rows are i.i.d. given the world; the first 80% go to train.csv, then 10%
+/// valid.csv, 10% test.csv (users and ads are shared across the splits).
+public struct SyntheticGenerator {
+    /// The validated configuration.
+    public let configuration: SyntheticConfiguration
+
+    /// The surfaces, in schema order.
+    public static let surfaces = ["home_feed", "search", "related_pins"]
+    /// The tasks of each surface, in schema order.
+    public static let tasks: [String: [String]] = [
+        "home_feed": ["click", "save"], "search": ["click"], "related_pins": ["click", "save"],
+    ]
+    /// The CSV header, in file order.
+    public static let columns = [
+        "request_id", "surface", "click", "save", "p_click", "p_save", "user_id", "user_country",
+        "ad_id", "advertiser_id", "position", "ad_hist_ctr", "query_tokens", "query_ad_sim",
+        "context_pin_cat", "seq_items", "seq_actions",
+    ]
+    /// The file names written into the output directory.
+    public static let files = ["train.csv", "valid.csv", "test.csv", "model.json", "README.txt"]
+
+    /// Validates `configuration`; throws a message naming the bad value.
+    public init(configuration: SyntheticConfiguration = SyntheticConfiguration()) throws {
+        try configuration.validate()
+        self.configuration = configuration
+    }
+
+    /// Writes train.csv, valid.csv, test.csv, model.json and README.txt into
+    /// `directory` (created if missing) and returns the statistics.
+    /// `progress(rowsWritten, totalRows)` is called every 100 000 rows and at the end.
+    @discardableResult
+    public func write(to directory: String, progress: ((Int, Int) -> Void)? = nil) throws -> SyntheticReport {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw SyntheticError("cannot create output directory \(directory) (\(error.localizedDescription)); "
+                + "expected a path where a directory can be created, check --out")
+        }
+        let start = Date()
+        let world = World(configuration: configuration)
+        let base = URL(fileURLWithPath: directory)
+        let writers = try ["train.csv", "valid.csv", "test.csv"].map {
+            try BufferedFileWriter(path: base.appendingPathComponent($0).path)
+        }
+        var collector = ReportCollector()
+        try generateRows(world: world, writers: writers, collector: &collector, progress: progress)
+        for writer in writers { try writer.close() }
+        let seconds = Date().timeIntervalSince(start)
+        let report = collector.finish(configuration: configuration, seconds: seconds,
+                                      bytes: writers.map(\.bytesWritten))
+        try writeText(modelConfigurationJSON(), to: base.appendingPathComponent("model.json").path)
+        try writeText(readme(report: report), to: base.appendingPathComponent("README.txt").path)
+        return report
+    }
+
+    private func writeText(_ text: String, to path: String) throws {
+        let writer = try BufferedFileWriter(path: path)
+        writer.buffer.append(text)
+        try writer.close()
+    }
+
+    // MARK: - Rows
+
+    private func generateRows(world: World, writers: [BufferedFileWriter], collector: inout ReportCollector,
+                              progress: ((Int, Int) -> Void)?) throws {
+        let total = configuration.rows
+        let split = configuration.splitRows
+        let splitEnds = [split.train, split.train + split.valid, total]
+        let header = Array((Self.columns.joined(separator: ",") + "\n").utf8)
+        for writer in writers { writer.buffer.append(header) }
+
+        var random = Xoshiro256StarStar(seed: configuration.seed, stream: 1)
+        let missingRate = configuration.missingLabelRate
+        let surfaceNames = Self.surfaces.map { Array($0.utf8) }
+        let topicCount = World.topicCount
+        var items = ByteBuffer(capacity: 1024)
+        var actions = ByteBuffer(capacity: 512)
+        var context = ByteBuffer(capacity: 64)
+        var sequenceTopics = [Int](repeating: 0, count: 8)
+        var sequenceWeights = [Double](repeating: 0, count: 8)
+        var similarity = [Double](repeating: 0, count: topicCount)
+        var row = 0
+        var request = 0
+        var splitIndex = 0
+        var nextProgress = 100_000
+
+        while row < total {
+            // Request: surface, user, recent topic, sequence, context.
+            let surfaceDraw = random.uniform()
+            let surface = surfaceDraw < Truth.trafficShares[0] ? 0
+                : surfaceDraw < Truth.trafficShares[0] + Truth.trafficShares[1] ? 1 : 2
+            let user = world.skewedIndex(world.userCount, random.uniform())
+            let recentTopic = random.bernoulli(0.5) ? world.staticTopic(user: user, random.uniform())
+                : random.below(topicCount)
+
+            items.removeAll()
+            actions.removeAll()
+            var sequenceLength = 0
+            let historyStart = world.historyOffsets[user]
+            let historyEnd = world.historyOffsets[user + 1]
+            @inline(__always) func appendItem(_ ad: Int, action: Int) {
+                if sequenceLength > 0 {
+                    items.append(UInt8(ascii: " "))
+                    actions.append(UInt8(ascii: " "))
+                }
+                items.append(UInt8(ascii: "a"))
+                items.appendInteger(ad)
+                actions.append(UInt8(truncatingIfNeeded: 48 + action))
+                if sequenceLength < 8 {
+                    sequenceTopics[sequenceLength] = Int(world.adTopic[ad])
+                    sequenceWeights[sequenceLength] = action == Truth.hideAction ? -1 : 1
+                }
+                sequenceLength += 1
+            }
+            if historyEnd > historyStart {
+                let recentCount = 2 + random.below(7)
+                for _ in 0..<recentCount {
+                    if random.bernoulli(0.1) {
+                        let hiddenTopic = random.below(topicCount)
+                        appendItem(world.ad(topic: hiddenTopic, &random), action: Truth.hideAction)
+                    } else {
+                        let topic = random.bernoulli(0.8) ? recentTopic : world.staticTopic(user: user, random.uniform())
+                        let ad = world.ad(topic: topic, &random)
+                        appendItem(ad, action: Truth.engagementAction(random.uniform()))
+                    }
+                }
+                for index in historyStart..<historyEnd {
+                    appendItem(Int(world.historyItems[index]), action: Int(world.historyActions[index]))
+                }
+            }
+            for topic in 0..<topicCount { similarity[topic] = 0 }
+            for index in 0..<min(8, sequenceLength) {
+                similarity[sequenceTopics[index]] += Truth.recencyWeights[index] * sequenceWeights[index]
+            }
+            for topic in 0..<topicCount { similarity[topic] /= Truth.recencyNormalizer }
+
+            let contextDraw = random.uniform()
+            let contextTopic = contextDraw < 0.5 ? recentTopic
+                : contextDraw < 0.8 ? world.staticTopic(user: user, random.uniform()) : random.below(topicCount)
+            var contextFine = -1
+            context.removeAll()
+            if surface == 1 {
+                let tokenCount = 1 + random.below(3)
+                for token in 0..<tokenCount {
+                    if token > 0 { context.append(UInt8(ascii: " ")) }
+                    let topic = random.bernoulli(0.15) ? random.below(topicCount) : contextTopic
+                    let word = world.skewedIndex(World.wordsPerTopic, random.uniform())
+                    context.append(UInt8(ascii: "t"))
+                    context.appendInteger(topic)
+                    context.append(UInt8(ascii: "w"))
+                    context.appendInteger(word)
+                }
+            } else if surface == 2 {
+                contextFine = contextTopic * World.finePerTopic + random.below(World.finePerTopic)
+            }
+
+            // Candidates.
+            let candidateCount = 1 + random.below(8)
+            for position in 1...candidateCount where row < total {
+                while row >= splitEnds[splitIndex] { splitIndex += 1 }
+                let writer = writers[splitIndex]
+                let candidateTopic: Int
+                switch surface {
+                case 0:
+                    let draw = random.uniform()
+                    candidateTopic = draw < 0.3 ? world.staticTopic(user: user, random.uniform())
+                        : draw < 0.5 ? recentTopic : random.below(topicCount)
+                case 1: candidateTopic = random.bernoulli(0.6) ? contextTopic : random.below(topicCount)
+                default: candidateTopic = random.bernoulli(0.5) ? contextTopic : random.below(topicCount)
+                }
+                let ad = world.ad(topic: candidateTopic, &random)
+                let adTopic = Int(world.adTopic[ad])
+                let advertiser = Int(world.adAdvertiser[ad])
+                let interest = world.userInterest[user * topicCount + adTopic]
+                let sequenceTerm = Truth.recentWeight * similarity[adTopic]
+                var contextTerm = 0.0
+                var querySimilarity = 0.0
+                if surface == 1 {
+                    let match = adTopic == contextTopic ? 1.0 : 0.0
+                    contextTerm = Truth.searchMatchWeight * match
+                    querySimilarity = 0.7 * match + 0.3 * random.normal()
+                } else if surface == 2 {
+                    contextTerm = (adTopic == contextTopic ? Truth.relatedTopicWeight : 0)
+                        + (Int(world.adFine[ad]) == contextFine ? Truth.relatedFineWeight : 0)
+                }
+                let staticLogit = Truth.clickIntercept[surface] + world.userActivity[user] + world.adQuality[ad]
+                    + world.advertiserQuality[advertiser] + Truth.interestWeight[surface] * interest
+                    + Truth.positionWeight * Foundation.log(Double(position)) + contextTerm
+                let clickProbability = Truth.quantize(Truth.sigmoid(staticLogit + sequenceTerm))
+                let hasSave = surface != 1
+                var saveProbability = 0.0
+                if hasSave {
+                    let saveLogit = Truth.saveIntercept[surface] + Truth.saveInterestWeight * interest
+                        + world.userSaver[user] + Truth.saveRecentWeight * similarity[adTopic]
+                    saveProbability = Truth.quantize(clickProbability * Truth.sigmoid(saveLogit))
+                }
+                let click = random.bernoulli(clickProbability)
+                let save = click && hasSave && random.uniform() * clickProbability < saveProbability
+                let clickMissing = random.bernoulli(missingRate)
+                let saveMissing = hasSave && random.bernoulli(missingRate)
+
+                collector.add(surface: surface, click: clickMissing ? nil : click, pClick: clickProbability,
+                              pClickWithoutSequence: Truth.sigmoid(staticLogit),
+                              save: hasSave && !saveMissing ? save : nil, pSave: hasSave ? saveProbability : nil)
+
+                var out = writer.buffer
+                writer.buffer = ByteBuffer()  // move out to avoid copy-on-write of the large buffer
+                out.append(UInt8(ascii: "r"))
+                out.appendInteger(request)
+                out.append(UInt8(ascii: ","))
+                out.append(surfaceNames[surface])
+                out.append(UInt8(ascii: ","))
+                if !clickMissing { out.append(click ? UInt8(ascii: "1") : UInt8(ascii: "0")) }
+                out.append(UInt8(ascii: ","))
+                if hasSave && !saveMissing { out.append(save ? UInt8(ascii: "1") : UInt8(ascii: "0")) }
+                out.append(UInt8(ascii: ","))
+                out.appendFixed(clickProbability, decimals: 6)
+                out.append(UInt8(ascii: ","))
+                if hasSave { out.appendFixed(saveProbability, decimals: 6) }
+                out.append(UInt8(ascii: ","))
+                out.append(UInt8(ascii: "u"))
+                out.appendInteger(user)
+                out.append(UInt8(ascii: ","))
+                out.append(World.countryCodes[Int(world.userCountry[user])])
+                out.append(UInt8(ascii: ","))
+                out.append(UInt8(ascii: "a"))
+                out.appendInteger(ad)
+                out.append(UInt8(ascii: ","))
+                out.append(UInt8(ascii: "v"))
+                out.appendInteger(advertiser)
+                out.append(UInt8(ascii: ","))
+                out.appendInteger(position)
+                out.append(UInt8(ascii: ","))
+                let historicalCTR = world.adHistoricalCTR[ad]
+                if !historicalCTR.isNaN { out.appendFixed(historicalCTR, decimals: 5) }
+                out.append(UInt8(ascii: ","))
+                if surface == 1 { out.append(context) }
+                out.append(UInt8(ascii: ","))
+                if surface == 1 { out.appendFixed(querySimilarity, decimals: 4) }
+                out.append(UInt8(ascii: ","))
+                if surface == 2 {
+                    out.append(UInt8(ascii: "p"))
+                    out.append(UInt8(ascii: "c"))
+                    out.appendInteger(contextFine)
+                }
+                out.append(UInt8(ascii: ","))
+                out.append(items)
+                out.append(UInt8(ascii: ","))
+                out.append(actions)
+                out.append(UInt8(ascii: "\n"))
+                writer.buffer = out
+                try writer.flushIfFull()
+                row += 1
+                if row == nextProgress || row == total {
+                    progress?(row, total)
+                    nextProgress += 100_000
+                }
+            }
+            request += 1
+        }
+    }
+}
+
+/// The constants of the ground truth documented on ``SyntheticGenerator``.
+enum Truth {
+    static let trafficShares = [0.60, 0.25, 0.15]
+    static let clickIntercept = [-4.25, -4.1, -5.45]
+    static let interestWeight = [0.6, 0.4, 0.6]
+    static let saveIntercept = [-2.0, 0, -1.6]
+    static let recentWeight = 2.0
+    static let positionWeight = -0.3
+    static let searchMatchWeight = 1.2
+    static let relatedTopicWeight = 0.6
+    static let relatedFineWeight = 0.3
+    static let saveInterestWeight = 0.4
+    static let saveRecentWeight = 0.8
+    static let hideAction = 7
+    /// Weights of engagement actions 1...6: click, save, closeup, long view, share, comment.
+    static let engagementCumulative = [0.35, 0.47, 0.67, 0.85, 0.93, 1.0]
+    static let recencyWeights: [Double] = (0..<8).map { Foundation.pow(0.8, Double($0)) }
+    static let recencyNormalizer: Double = recencyWeights.reduce(0, +)
+
+    @inline(__always) static func engagementAction(_ uniform: Double) -> Int {
+        for (index, bound) in engagementCumulative.enumerated() where uniform < bound { return index + 1 }
+        return engagementCumulative.count
+    }
+
+    @inline(__always) static func sigmoid(_ x: Double) -> Double { 1 / (1 + Foundation.exp(-x)) }
+
+    /// Clamps to [1e-6, 1 - 1e-6] and rounds to 6 decimals: the value written in the file.
+    @inline(__always) static func quantize(_ p: Double) -> Double {
+        (min(max(p, 1e-6), 1 - 1e-6) * 1e6).rounded() / 1e6
+    }
+}
