@@ -1,0 +1,232 @@
+import Foundation
+import Schema
+
+/// A CSV file of rows (SPEC 1.2) read into one byte buffer and scanned record by record
+/// without building a `String` per cell.
+///
+/// RFC 4180: comma-separated, `"`-quoted fields with `""` for a quote, LF, CRLF or a lone CR
+/// ending a line; UTF-8 (validated up front; a leading BOM skipped); blank lines skipped;
+/// a bare `"` inside an unquoted field is read literally; text after a closing quote is an
+/// error. Line numbers are where a record starts, quoted newlines included. The first
+/// non-blank record is the header: it must name each column once, `surface` among them.
+/// Errors are `InputError`s worded as the reference's `read_csv` and `Rows`.
+///
+/// After `nextRecord()`, `field(i)` gives the bytes of field i of that record (quoted fields
+/// unescaped in place).
+public final class CSVFile {
+    public let path: String
+    public private(set) var header: [String] = []
+    public private(set) var headerLine = 0
+    /// Column index by header name.
+    public private(set) var columnIndex: [String: Int] = [:]
+
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var position: Int
+    /// 1-based line number of `position`.
+    private var line = 1
+    private var fieldStarts: [Int] = []
+    private var fieldLengths: [Int] = []
+
+    /// Reads `url`; `path` is how errors name the file (default: the URL's path).
+    public convenience init(contentsOf url: URL, path: String? = nil) throws {
+        let name = path ?? url.path
+        let data: Foundation.Data
+        do {
+            data = try Foundation.Data(contentsOf: url)
+        } catch {
+            throw InputError(file: name, line: 1, message: "cannot read the file (\(error.localizedDescription)); expected a readable CSV file")
+        }
+        try self.init(bytes: data, path: name)
+    }
+
+    /// Scans `bytes` (a whole CSV file) and reads its header.
+    public init<Bytes: Collection<UInt8>>(bytes: Bytes, path: String) throws {
+        self.path = path
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+        let count = bytes.count
+        position = 0
+        bufferCount = count
+        try validateUTF8()
+        if count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { position = 3 }
+        guard let start = try scanRecord() else {
+            throw InputError(file: path, line: 1, message: "empty file; expected a header row")
+        }
+        headerLine = start
+        header = (0..<fieldStarts.count).map { String(decoding: field($0), as: UTF8.self) }
+        for (i, name) in header.enumerated() where columnIndex[name] == nil { columnIndex[name] = i }
+        if columnIndex.count != header.count {
+            let repeated = Set(header.filter { name in header.filter { $0 == name }.count > 1 }).sorted()
+            throw InputError(file: path, line: headerLine, message: "duplicate column names \(pythonRepr(repeated)); expected each name once")
+        }
+        if columnIndex["surface"] == nil {
+            throw InputError(file: path, line: headerLine,
+                             message: "no column 'surface'; expected a header naming the surface, feature and label columns")
+        }
+    }
+
+    private let bufferCount: Int
+
+    deinit { buffer.deallocate() }
+
+    /// Bytes of field `i` of the current record.
+    @inline(__always)
+    public func field(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: buffer[fieldStarts[i] ..< fieldStarts[i] + fieldLengths[i]])
+    }
+
+    /// Field `i` of the current record as a string.
+    public func string(_ i: Int) -> String { String(decoding: field(i), as: UTF8.self) }
+
+    /// Number of fields of the current record.
+    public var fieldCount: Int { fieldStarts.count }
+
+    /// Advances to the next data record and returns the line where it starts, nil at the end.
+    /// Throws on a record whose field count differs from the header's or on bad quoting; after
+    /// such an error the next call continues with the following record.
+    public func nextRecord() throws -> Int? {
+        guard let start = try scanRecord() else { return nil }
+        if fieldStarts.count != header.count {
+            throw InputError(file: path, line: start, message: "\(fieldStarts.count) fields; expected \(header.count) as in the header")
+        }
+        return start
+    }
+
+    /// Scans one record into `fieldStarts`/`fieldLengths`, skipping blank lines; returns its line.
+    private func scanRecord() throws -> Int? {
+        fieldStarts.removeAll(keepingCapacity: true)
+        fieldLengths.removeAll(keepingCapacity: true)
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let end = bufferCount
+        var i = position
+        // blank lines
+        while i < end && (bytes[i] == 0x0A || bytes[i] == 0x0D) {
+            if bytes[i] == 0x0D && i + 1 < end && bytes[i + 1] == 0x0A { i += 1 }
+            i += 1
+            line += 1
+        }
+        if i >= end {
+            position = i
+            return nil
+        }
+        let startLine = line
+        while true {
+            if bytes[i] == 0x22 {  // quoted field, unescaped in place from the opening quote on
+                var write = i
+                let fieldStart = i
+                i += 1
+                while true {
+                    if i >= end {
+                        position = end
+                        let linesRead = bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D ? line - 1 : line
+                        throw InputError(file: path, line: linesRead, message: "unexpected end of data; expected RFC 4180 quoting")
+                    }
+                    let byte = bytes[i]
+                    if byte == 0x22 {
+                        if i + 1 < end && bytes[i + 1] == 0x22 {
+                            bytes[write] = 0x22
+                            write += 1
+                            i += 2
+                            continue
+                        }
+                        i += 1
+                        break
+                    }
+                    if byte == 0x0A || (byte == 0x0D && !(i + 1 < end && bytes[i + 1] == 0x0A)) { line += 1 }
+                    bytes[write] = byte
+                    write += 1
+                    i += 1
+                }
+                fieldStarts.append(fieldStart)
+                fieldLengths.append(write - fieldStart)
+                if i < end && bytes[i] != 0x2C && bytes[i] != 0x0A && bytes[i] != 0x0D {
+                    let errorLine = line
+                    skipRestOfLine(from: i)
+                    throw InputError(file: path, line: errorLine, message: "',' expected after '\"'; expected RFC 4180 quoting")
+                }
+            } else {
+                let fieldStart = i
+                while i < end {
+                    let byte = bytes[i]
+                    if byte == 0x2C || byte == 0x0A || byte == 0x0D { break }
+                    i += 1
+                }
+                fieldStarts.append(fieldStart)
+                fieldLengths.append(i - fieldStart)
+            }
+            if i >= end { break }
+            if bytes[i] == 0x2C {
+                i += 1
+                if i >= end {  // a trailing comma: one more, empty field
+                    fieldStarts.append(i)
+                    fieldLengths.append(0)
+                    break
+                }
+                continue
+            }
+            // line end
+            if bytes[i] == 0x0D && i + 1 < end && bytes[i + 1] == 0x0A { i += 1 }
+            i += 1
+            line += 1
+            break
+        }
+        position = i
+        return startLine
+    }
+
+    /// After a quoting error: drop the rest of the physical line so scanning can resume.
+    private func skipRestOfLine(from index: Int) {
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var i = index
+        while i < bufferCount && bytes[i] != 0x0A && bytes[i] != 0x0D { i += 1 }
+        if i < bufferCount {
+            if bytes[i] == 0x0D && i + 1 < bufferCount && bytes[i + 1] == 0x0A { i += 1 }
+            i += 1
+            line += 1
+        }
+        position = i
+    }
+
+    /// Throws at the first byte that does not start a valid UTF-8 sequence (the reference
+    /// decodes the whole file first; its line counts LF only).
+    private func validateUTF8() throws {
+        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let end = bufferCount
+        var i = 0
+        while i < end {
+            // ASCII fast path, 8 bytes at a time
+            while i + 8 <= end && UnsafeRawPointer(bytes + i).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 == 0 { i += 8 }
+            if i >= end { break }
+            let lead = bytes[i]
+            if lead < 0x80 { i += 1; continue }
+            let length: Int
+            var low: UInt8 = 0x80, high: UInt8 = 0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default: length = 0
+            }
+            var valid = length > 0 && i + length <= end
+            if valid {
+                valid = bytes[i + 1] >= low && bytes[i + 1] <= high
+                for k in 2..<max(2, length) where valid { valid = bytes[i + k] >= 0x80 && bytes[i + k] <= 0xBF }
+            }
+            if !valid {
+                var lineNumber = 1
+                for k in 0..<i where bytes[k] == 0x0A { lineNumber += 1 }
+                throw InputError(file: path, line: lineNumber,
+                                 message: "invalid UTF-8 byte 0x\(String(lead, radix: 16, uppercase: false).leftPadded(to: 2)); expected UTF-8 text")
+            }
+            i += length
+        }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -1,1 +1,0 @@
-// Data module: contents land with their issue.

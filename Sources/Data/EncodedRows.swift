@@ -1,0 +1,396 @@
+import Foundation
+import Schema
+
+/// Options of `EncodedRows(file:config:options:)`.
+public struct EncodeOptions: Sendable {
+    /// Training and evaluation (true) need the label columns of the served surfaces' tasks;
+    /// scoring (false) does not.
+    public var labels: Bool
+    /// false: the first bad row throws. true: bad rows are skipped and counted
+    /// (`EncodedRows.skippedRows`, the first 10 errors in `errors`).
+    public var skipBadRows: Bool
+    /// true: fit the `standardize` features' statistics on these rows (SPEC 1.4, training
+    /// data) and use them; false: use `config.denseStats`.
+    public var fitDenseStats: Bool
+
+    public init(labels: Bool = true, skipBadRows: Bool = false, fitDenseStats: Bool = false) {
+        self.labels = labels
+        self.skipBadRows = skipBadRows
+        self.fitDenseStats = fitDenseStats
+    }
+}
+
+/// Every row of a CSV file encoded (SPEC 1.2-1.4) in `Batch` layout, N = `count` rows in file
+/// order, plus `lines[n]` (where row n starts in the file). `batch(rows:)` gathers a batch.
+/// `denseStats` are the statistics the `standardize` features were transformed with.
+public struct EncodedRows: Sendable {
+    public let schema: Schema
+    public fileprivate(set) var count = 0
+    public fileprivate(set) var lines: [Int] = []
+    public fileprivate(set) var surface: [Int32] = []
+    public fileprivate(set) var categorical: [FeatureIDs]
+    /// [N, nDense], transformed.
+    public fileprivate(set) var dense: [Float] = []
+    /// [N, L] each.
+    public fileprivate(set) var seqItems: [Int32] = []
+    public fileprivate(set) var seqActions: [Int32] = []
+    /// [N, T] each.
+    public fileprivate(set) var labels: [Float] = []
+    public fileprivate(set) var oracle: [Float] = []
+    public fileprivate(set) var denseStats: [String: DenseStats]
+    /// Rows left out with `skipBadRows` (0 otherwise), and the first 10 of their errors.
+    public fileprivate(set) var skippedRows = 0
+    public fileprivate(set) var errors: [InputError] = []
+
+    /// The most errors kept in `errors` when skipping bad rows.
+    public static let keptErrors = 10
+
+    /// Reads and encodes `file` with `config` (its dense stats, unless `options.fitDenseStats`).
+    public init(file: URL, config: ModelConfig, options: EncodeOptions = EncodeOptions()) throws {
+        try self.init(csv: CSVFile(contentsOf: file), config: config, options: options)
+    }
+
+    /// Encodes every remaining record of `csv`.
+    public init(csv: CSVFile, config: ModelConfig, options: EncodeOptions = EncodeOptions()) throws {
+        schema = config.schema
+        denseStats = config.denseStats
+        categorical = config.schema.categorical.map { FeatureIDs(ids: [], offsets: $0.multi == nil ? nil : [0]) }
+        var encoder = try RowEncoder(csv: csv, config: config, labels: options.labels)
+        var rawDense: [Double] = []
+        while true {
+            let line: Int
+            do {
+                guard let start = try csv.nextRecord() else { break }
+                line = start
+                try encoder.append(line: line, into: &self, rawDense: &rawDense)
+            } catch let error as InputError {
+                guard options.skipBadRows else { throw error }
+                skippedRows += 1
+                if errors.count < Self.keptErrors { errors.append(error) }
+            }
+        }
+        if options.fitDenseStats {
+            for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
+                var values: [Double] = []
+                for n in 0..<count where !rawDense[n * schema.dense.count + j].isNaN {
+                    values.append(rawDense[n * schema.dense.count + j])
+                }
+                denseStats[feature.name] = fitDenseStats(values: values)
+            }
+        }
+        dense = try transformDense(rawDense)
+    }
+
+    /// SPEC 1.4 transforms in float64, stored float32, missing (NaN) -> 0.
+    private func transformDense(_ raw: [Double]) throws -> [Float] {
+        let width = schema.dense.count
+        var out = [Float](repeating: 0, count: raw.count)
+        for (j, feature) in schema.dense.enumerated() {
+            var mean = 0.0, std = 1.0
+            if feature.transform == .standardize {
+                guard let stats = denseStats[feature.name] else {
+                    throw ConfigError("dense_stats has no entry for standardize feature \(feature.name); expected "
+                                      + "the statistics fitted on the training data (SPEC 1.4)")
+                }
+                mean = stats.mean
+                std = max(stats.std, 1e-6)
+            }
+            var n = j
+            while n < raw.count {
+                let x = raw[n]
+                if !x.isNaN {
+                    switch feature.transform {
+                    case .none: out[n] = Float(x)
+                    case .log1p: out[n] = Float(Foundation.log1p(max(x, 0)))
+                    case .standardize: out[n] = Float((x - mean) / std)
+                    }
+                }
+                n += width
+            }
+        }
+        return out
+    }
+
+    /// The rows `rows` (indices into this file's rows) as a batch, in the order given.
+    public func batch(rows: [Int]) -> Batch {
+        let width = schema.dense.count
+        let length = schema.sequence?.maxLength ?? 0
+        let tasks = schema.allTasks.count
+        var batchSurface = [Int32](), batchDense = [Float](), items = [Int32](), actions = [Int32]()
+        var batchLabels = [Float](), batchOracle = [Float]()
+        batchSurface.reserveCapacity(rows.count)
+        batchDense.reserveCapacity(rows.count * width)
+        items.reserveCapacity(rows.count * length)
+        actions.reserveCapacity(rows.count * length)
+        batchLabels.reserveCapacity(rows.count * tasks)
+        batchOracle.reserveCapacity(rows.count * tasks)
+        for n in rows {
+            precondition(n >= 0 && n < count, "row \(n) is outside 0..<\(count)")
+            batchSurface.append(surface[n])
+            batchDense.append(contentsOf: dense[n * width ..< (n + 1) * width])
+            items.append(contentsOf: seqItems[n * length ..< (n + 1) * length])
+            actions.append(contentsOf: seqActions[n * length ..< (n + 1) * length])
+            batchLabels.append(contentsOf: labels[n * tasks ..< (n + 1) * tasks])
+            batchOracle.append(contentsOf: oracle[n * tasks ..< (n + 1) * tasks])
+        }
+        let features = categorical.map { feature -> FeatureIDs in
+            guard let offsets = feature.offsets else {
+                var ids = [Int32]()
+                ids.reserveCapacity(rows.count)
+                for n in rows { ids.append(feature.ids[n]) }
+                return FeatureIDs(ids: ids)
+            }
+            var ids = [Int32](), batchOffsets: [Int32] = [0]
+            batchOffsets.reserveCapacity(rows.count + 1)
+            for n in rows {
+                ids.append(contentsOf: feature.ids[Int(offsets[n]) ..< Int(offsets[n + 1])])
+                batchOffsets.append(Int32(ids.count))
+            }
+            return FeatureIDs(ids: ids, offsets: batchOffsets)
+        }
+        return Batch(count: rows.count, surface: batchSurface, categorical: features, dense: batchDense, seqItems: items,
+                     seqActions: actions, labels: batchLabels, oracle: batchOracle)
+    }
+
+    /// All rows in file order.
+    public func batch() -> Batch { batch(rows: Array(0..<count)) }
+
+    // Row storage, appended by `RowEncoder` and rolled back when a row turns out bad.
+    fileprivate mutating func appendRow(line: Int, surface index: Int32) {
+        lines.append(line)
+        surface.append(index)
+        count += 1
+    }
+}
+
+/// The per-file plan of `EncodedRows`: column indices and per-surface existence of every
+/// input, resolved once from the header (the reference's `check_columns`), then one
+/// `append` per record.
+private struct RowEncoder {
+    let csv: CSVFile
+    let schema: Schema
+    let path: String
+    /// Included surfaces' UTF-8 names and their index in `schema.surfaces`.
+    let served: [([UInt8], Int32)]
+    let included: [String]
+    let surfaceColumn: Int
+    /// Per categorical feature: column (-1: none), table buckets, multi, exists[surface index].
+    let categoricalColumns: [Int]
+    let categoricalBuckets: [UInt64]
+    let categoricalMulti: [Bool]
+    let categoricalOn: [[Bool]]
+    let denseColumns: [Int]
+    let denseOn: [[Bool]]
+    let itemsColumn: Int, actionsColumn: Int
+    let itemBuckets: UInt64
+    let maxLength: Int, actionTypes: Int
+    let labelColumns: [Int], oracleColumns: [Int]
+    var scratch = [CChar](repeating: 0, count: 64)
+
+    init(csv: CSVFile, config: ModelConfig, labels: Bool) throws {
+        self.csv = csv
+        schema = config.schema
+        path = csv.path
+        included = config.surfacesIncluded
+        served = included.map { (Array($0.utf8), Int32(config.schema.surfaceIndex($0)!)) }
+        surfaceColumn = csv.columnIndex["surface"]!
+        let column = { (name: String) in csv.columnIndex[name] ?? -1 }
+        let onMask = { (list: [String]?) in config.schema.surfaces.map { list?.contains($0) ?? true } }
+        categoricalColumns = schema.categorical.map { column($0.name) }
+        categoricalBuckets = schema.categorical.map { UInt64($0.buckets) }
+        categoricalMulti = schema.categorical.map { $0.multi != nil }
+        categoricalOn = schema.categorical.map { onMask($0.surfaces) }
+        denseColumns = schema.dense.map { column($0.name) }
+        denseOn = schema.dense.map { onMask($0.surfaces) }
+        itemsColumn = schema.sequence.map { column($0.items) } ?? -1
+        actionsColumn = schema.sequence.map { column($0.actions) } ?? -1
+        itemBuckets = schema.sequence.map { UInt64(config.schema.tableBuckets[$0.itemTable]!) } ?? 2
+        maxLength = schema.sequence?.maxLength ?? 0
+        actionTypes = schema.sequence?.actionTypes ?? 0
+        labelColumns = schema.allTasks.map { column($0) }
+        oracleColumns = schema.allTasks.map { column("p_" + $0) }
+
+        // check_columns: features on a served surface, the sequence, and (labels) the served tasks.
+        let included = self.included
+        var needed = (schema.categorical.map { ($0.name, $0.surfaces) } + schema.dense.map { ($0.name, $0.surfaces) })
+            .filter { name, list in included.contains { list?.contains($0) ?? true } }
+            .map(\.0)
+        if let sequence = schema.sequence { needed += [sequence.items, sequence.actions] }
+        let tasks = labels ? schema.allTasks.filter { task in included.contains { config.schema.tasks[$0]!.contains(task) } } : []
+        let missingFeatures = needed.filter { csv.columnIndex[$0] == nil }
+        let missingLabels = tasks.filter { csv.columnIndex[$0] == nil }
+        if !missingFeatures.isEmpty || !missingLabels.isEmpty {
+            let parts = [("schema features", missingFeatures), ("labels", missingLabels)]
+                .filter { !$0.1.isEmpty }
+                .map { "\($0.0) \(pythonRepr($0.1))" }
+            throw InputError(file: path, line: csv.headerLine, message: "no column for " + parts.joined(separator: " and ")
+                             + "; expected the header to name every feature" + (tasks.isEmpty ? "" : " and label"))
+        }
+    }
+
+    private func fail(_ line: Int, _ column: String, _ message: String) -> InputError {
+        InputError(file: path, line: line, column: column, message: message)
+    }
+
+    /// Encodes the current record of `csv` into `rows`; on an error nothing of the row is kept.
+    mutating func append(line: Int, into rows: inout EncodedRows, rawDense: inout [Double]) throws {
+        // Validate and compute everything that can fail before appending, so a bad row leaves no trace.
+        let surfaceBytes = csv.field(surfaceColumn)
+        var surfaceIndex: Int32 = -1
+        for (name, index) in served where name.count == surfaceBytes.count && name.elementsEqual(surfaceBytes) {
+            surfaceIndex = index
+            break
+        }
+        if surfaceIndex < 0 {
+            let text = csv.string(surfaceColumn)
+            let what = schema.surfaces.contains(text) ? "a surface this model does not serve" : "unknown surface"
+            throw fail(line, "surface", "\(what) \(pythonRepr(text)); expected one of the surfaces this model serves \(pythonRepr(included))")
+        }
+        let s = Int(surfaceIndex)
+        let denseStart = rawDense.count
+        for j in denseColumns.indices {
+            var value = Double.nan
+            if denseOn[j][s] {
+                let cell = csv.field(denseColumns[j])
+                if !cell.isEmpty {
+                    if matchesNumberSyntax(cell) { value = parseDouble(cell, scratch: &scratch) }
+                    if !value.isFinite {
+                        rawDense.removeSubrange(denseStart...)
+                        throw fail(line, schema.dense[j].name,
+                                   "bad number \(pythonRepr(csv.string(denseColumns[j]))); expected \(numberExpectation)")
+                    }
+                }
+            }
+            rawDense.append(value)
+        }
+        do {
+            try appendRest(line: line, surface: s, into: &rows)
+        } catch {
+            rawDense.removeSubrange(denseStart...)
+            throw error
+        }
+    }
+
+    private mutating func appendRest(line: Int, surface s: Int, into rows: inout EncodedRows) throws {
+        // Sequence: validate counts and actions first.
+        var sequenceItems = UnsafeRawBufferPointer(start: nil, count: 0)
+        var actionCount = 0
+        if maxLength > 0 {
+            sequenceItems = csv.field(itemsColumn)
+            let actionsCell = csv.field(actionsColumn)
+            let itemCount = countTokens(sequenceItems)
+            actionCount = countTokens(actionsCell)
+            let sequence = schema.sequence!
+            if itemCount != actionCount {
+                throw fail(line, sequence.actions, "\(actionCount) actions but \(itemCount) items in column \"\(sequence.items)\"; "
+                           + "expected one action per item")
+            }
+            var bad: UnsafeRawBufferPointer?
+            forEachToken(actionsCell) { token in
+                if bad == nil && parseAction(token) == nil { bad = token }
+            }
+            if let bad {
+                throw fail(line, sequence.actions, "action \(pythonRepr(String(decoding: bad, as: UTF8.self))); "
+                           + "expected an integer in [1, \(actionTypes))")
+            }
+        }
+        // Labels and oracle probabilities, in task order (label, then p_<task>).
+        let labelStart = rows.labels.count
+        for t in labelColumns.indices {
+            var label: Float = -1
+            if labelColumns[t] >= 0 {
+                let cell = csv.field(labelColumns[t])
+                if cell.count == 1 && (cell[0] == 0x30 || cell[0] == 0x31) {
+                    label = cell[0] == 0x31 ? 1 : 0
+                } else if !cell.isEmpty {
+                    rows.labels.removeSubrange(labelStart...)
+                    rows.oracle.removeSubrange(labelStart...)
+                    throw fail(line, schema.allTasks[t], "label \(pythonRepr(csv.string(labelColumns[t]))); expected 0, 1 or empty")
+                }
+            }
+            var probability = Float.nan
+            if oracleColumns[t] >= 0 {
+                let cell = csv.field(oracleColumns[t])
+                if !cell.isEmpty {
+                    let value = matchesNumberSyntax(cell) ? parseDouble(cell, scratch: &scratch) : .nan
+                    if !(value >= 0 && value <= 1) {
+                        rows.labels.removeSubrange(labelStart...)
+                        rows.oracle.removeSubrange(labelStart...)
+                        throw fail(line, "p_" + schema.allTasks[t], "probability \(pythonRepr(csv.string(oracleColumns[t]))); "
+                                   + "expected empty or a number in [0, 1]")
+                    }
+                    probability = Float(value)
+                }
+            }
+            rows.labels.append(label)
+            rows.oracle.append(probability)
+        }
+        // Nothing below can fail.
+        if maxLength > 0 {
+            let start = rows.seqItems.count
+            rows.seqItems.append(contentsOf: repeatElement(0, count: maxLength))
+            rows.seqActions.append(contentsOf: repeatElement(0, count: maxLength))
+            var k = 0
+            let buckets = itemBuckets
+            let length = maxLength
+            forEachToken(sequenceItems) { token in
+                if k < length { rows.seqItems[start + k] = bucket(token, buckets: buckets) }
+                k += 1
+            }
+            k = 0
+            forEachToken(csv.field(actionsColumn)) { token in
+                if k < length { rows.seqActions[start + k] = Int32(parseAction(token)!) }
+                k += 1
+            }
+        }
+        for f in categoricalColumns.indices {
+            let on = categoricalOn[f][s]
+            if categoricalMulti[f] {
+                if on {
+                    let buckets = categoricalBuckets[f]
+                    forEachToken(csv.field(categoricalColumns[f])) { token in
+                        rows.categorical[f].ids.append(bucket(token, buckets: buckets))
+                    }
+                }
+                rows.categorical[f].offsets!.append(Int32(rows.categorical[f].ids.count))
+            } else {
+                rows.categorical[f].ids.append(on ? bucket(csv.field(categoricalColumns[f]), buckets: categoricalBuckets[f]) : 0)
+            }
+        }
+        rows.appendRow(line: line, surface: Int32(s))
+    }
+
+    /// An action id in [1, actionTypes) written as ASCII digits, else nil.
+    @inline(__always)
+    private func parseAction(_ token: UnsafeRawBufferPointer) -> Int? {
+        var value = 0
+        for byte in token {
+            let digit = Int(byte &- 0x30)
+            guard digit < 10 && byte >= 0x30 else { return nil }
+            value = value * 10 + digit
+            if value >= actionTypes { return nil }
+        }
+        return value >= 1 ? value : nil
+    }
+}
+
+/// Calls `body` with each space-separated non-empty token of `cell` (SPEC 1.2).
+@inline(__always)
+func forEachToken(_ cell: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+    var i = 0
+    let n = cell.count
+    while i < n {
+        while i < n && cell[i] == 0x20 { i += 1 }
+        let start = i
+        while i < n && cell[i] != 0x20 { i += 1 }
+        if i > start { body(UnsafeRawBufferPointer(rebasing: cell[start..<i])) }
+    }
+}
+
+/// The number of space-separated non-empty tokens of `cell`.
+@inline(__always)
+func countTokens(_ cell: UnsafeRawBufferPointer) -> Int {
+    var count = 0
+    forEachToken(cell) { _ in count += 1 }
+    return count
+}
