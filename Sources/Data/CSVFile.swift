@@ -24,8 +24,12 @@ public final class CSVFile {
     private var position: Int
     /// 1-based line number of `position`.
     private var line = 1
-    private var fieldStarts: [Int] = []
-    private var fieldLengths: [Int] = []
+    /// Start offset and length of each field of the current record; `fieldCount` used, `fieldCapacity` allocated.
+    private var fieldStarts = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+    private var fieldLengths = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+    private var fieldCapacity = 64
+    /// Number of fields of the current record.
+    public private(set) var fieldCount = 0
 
     /// Reads `url`; `path` is how errors name the file (default: the URL's path).
     public convenience init(contentsOf url: URL, path: String? = nil) throws {
@@ -40,10 +44,10 @@ public final class CSVFile {
     }
 
     /// Scans `bytes` (a whole CSV file) and reads its header.
-    public init<Bytes: Collection<UInt8>>(bytes: Bytes, path: String) throws {
+    public init(bytes: Foundation.Data, path: String) throws {
         self.path = path
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+        bytes.copyBytes(to: buffer)
         let count = bytes.count
         position = 0
         bufferCount = count
@@ -53,7 +57,7 @@ public final class CSVFile {
             throw InputError(file: path, line: 1, message: "empty file; expected a header row")
         }
         headerLine = start
-        header = (0..<fieldStarts.count).map { String(decoding: field($0), as: UTF8.self) }
+        header = (0..<fieldCount).map { String(decoding: field($0), as: UTF8.self) }
         for (i, name) in header.enumerated() where columnIndex[name] == nil { columnIndex[name] = i }
         if columnIndex.count != header.count {
             let repeated = Set(header.filter { name in header.filter { $0 == name }.count > 1 }).sorted()
@@ -67,35 +71,57 @@ public final class CSVFile {
 
     private let bufferCount: Int
 
-    deinit { buffer.deallocate() }
+    deinit {
+        buffer.deallocate()
+        fieldStarts.deallocate()
+        fieldLengths.deallocate()
+    }
+
+    private func appendField(start: Int, length: Int) {
+        if fieldCount == fieldCapacity {
+            let starts = UnsafeMutablePointer<Int>.allocate(capacity: 2 * fieldCapacity)
+            let lengths = UnsafeMutablePointer<Int>.allocate(capacity: 2 * fieldCapacity)
+            starts.moveInitialize(from: fieldStarts, count: fieldCount)
+            lengths.moveInitialize(from: fieldLengths, count: fieldCount)
+            fieldStarts.deallocate()
+            fieldLengths.deallocate()
+            fieldStarts = starts
+            fieldLengths = lengths
+            fieldCapacity *= 2
+        }
+        fieldStarts[fieldCount] = start
+        fieldLengths[fieldCount] = length
+        fieldCount += 1
+    }
+
+    /// The fields of the current record; valid until the next `nextRecord()`.
+    public var record: CSVRecord {
+        CSVRecord(base: UnsafeRawPointer(buffer.baseAddress!), starts: fieldStarts, lengths: fieldLengths, count: fieldCount)
+    }
 
     /// Bytes of field `i` of the current record.
     @inline(__always)
     public func field(_ i: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: buffer[fieldStarts[i] ..< fieldStarts[i] + fieldLengths[i]])
+        record.field(i)
     }
 
     /// Field `i` of the current record as a string.
     public func string(_ i: Int) -> String { String(decoding: field(i), as: UTF8.self) }
-
-    /// Number of fields of the current record.
-    public var fieldCount: Int { fieldStarts.count }
 
     /// Advances to the next data record and returns the line where it starts, nil at the end.
     /// Throws on a record whose field count differs from the header's or on bad quoting; after
     /// such an error the next call continues with the following record.
     public func nextRecord() throws -> Int? {
         guard let start = try scanRecord() else { return nil }
-        if fieldStarts.count != header.count {
-            throw InputError(file: path, line: start, message: "\(fieldStarts.count) fields; expected \(header.count) as in the header")
+        if fieldCount != header.count {
+            throw InputError(file: path, line: start, message: "\(fieldCount) fields; expected \(header.count) as in the header")
         }
         return start
     }
 
     /// Scans one record into `fieldStarts`/`fieldLengths`, skipping blank lines; returns its line.
     private func scanRecord() throws -> Int? {
-        fieldStarts.removeAll(keepingCapacity: true)
-        fieldLengths.removeAll(keepingCapacity: true)
+        fieldCount = 0
         let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let end = bufferCount
         var i = position
@@ -137,8 +163,7 @@ public final class CSVFile {
                     write += 1
                     i += 1
                 }
-                fieldStarts.append(fieldStart)
-                fieldLengths.append(write - fieldStart)
+                appendField(start: fieldStart, length: write - fieldStart)
                 if i < end && bytes[i] != 0x2C && bytes[i] != 0x0A && bytes[i] != 0x0D {
                     let errorLine = line
                     skipRestOfLine(from: i)
@@ -151,15 +176,13 @@ public final class CSVFile {
                     if byte == 0x2C || byte == 0x0A || byte == 0x0D { break }
                     i += 1
                 }
-                fieldStarts.append(fieldStart)
-                fieldLengths.append(i - fieldStart)
+                appendField(start: fieldStart, length: i - fieldStart)
             }
             if i >= end { break }
             if bytes[i] == 0x2C {
                 i += 1
                 if i >= end {  // a trailing comma: one more, empty field
-                    fieldStarts.append(i)
-                    fieldLengths.append(0)
+                    appendField(start: i, length: 0)
                     break
                 }
                 continue
@@ -229,4 +252,29 @@ public final class CSVFile {
 
 extension String {
     func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// The fields of one CSV record as byte ranges of the file buffer (quoted fields unescaped).
+/// Valid until the reader scans the next record.
+public struct CSVRecord {
+    let base: UnsafeRawPointer
+    let starts: UnsafePointer<Int>
+    let lengths: UnsafePointer<Int>
+    public let count: Int
+
+    init(base: UnsafeRawPointer, starts: UnsafeMutablePointer<Int>, lengths: UnsafeMutablePointer<Int>, count: Int) {
+        self.base = base
+        self.starts = UnsafePointer(starts)
+        self.lengths = UnsafePointer(lengths)
+        self.count = count
+    }
+
+    /// Bytes of field `i`.
+    @inline(__always)
+    public func field(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + starts[i], count: lengths[i])
+    }
+
+    /// Field `i` as a string.
+    public func string(_ i: Int) -> String { String(decoding: field(i), as: UTF8.self) }
 }

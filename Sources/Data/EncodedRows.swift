@@ -62,7 +62,7 @@ public struct EncodedRows: Sendable {
             do {
                 guard let start = try csv.nextRecord() else { break }
                 line = start
-                try encoder.append(line: line, into: &self, rawDense: &rawDense)
+                try encoder.append(record: csv.record, line: line, into: &self, rawDense: &rawDense)
             } catch let error as InputError {
                 guard options.skipBadRows else { throw error }
                 skippedRows += 1
@@ -167,7 +167,6 @@ public struct EncodedRows: Sendable {
 /// input, resolved once from the header (the reference's `check_columns`), then one
 /// `append` per record.
 private struct RowEncoder {
-    let csv: CSVFile
     let schema: Schema
     let path: String
     /// Included surfaces' UTF-8 names and their index in `schema.surfaces`.
@@ -178,9 +177,11 @@ private struct RowEncoder {
     let categoricalColumns: [Int]
     let categoricalBuckets: [UInt64]
     let categoricalMulti: [Bool]
-    let categoricalOn: [[Bool]]
+    /// exists[f * surfaceCount + surface index]
+    let categoricalOn: [Bool]
+    let surfaceCount: Int
     let denseColumns: [Int]
-    let denseOn: [[Bool]]
+    let denseOn: [Bool]
     let itemsColumn: Int, actionsColumn: Int
     let itemBuckets: UInt64
     let maxLength: Int, actionTypes: Int
@@ -188,7 +189,6 @@ private struct RowEncoder {
     var scratch = [CChar](repeating: 0, count: 64)
 
     init(csv: CSVFile, config: ModelConfig, labels: Bool) throws {
-        self.csv = csv
         schema = config.schema
         path = csv.path
         included = config.surfacesIncluded
@@ -199,9 +199,10 @@ private struct RowEncoder {
         categoricalColumns = schema.categorical.map { column($0.name) }
         categoricalBuckets = schema.categorical.map { UInt64($0.buckets) }
         categoricalMulti = schema.categorical.map { $0.multi != nil }
-        categoricalOn = schema.categorical.map { onMask($0.surfaces) }
+        categoricalOn = schema.categorical.flatMap { onMask($0.surfaces) }
+        surfaceCount = schema.surfaces.count
         denseColumns = schema.dense.map { column($0.name) }
-        denseOn = schema.dense.map { onMask($0.surfaces) }
+        denseOn = schema.dense.flatMap { onMask($0.surfaces) }
         itemsColumn = schema.sequence.map { column($0.items) } ?? -1
         actionsColumn = schema.sequence.map { column($0.actions) } ?? -1
         itemBuckets = schema.sequence.map { UInt64(config.schema.tableBuckets[$0.itemTable]!) } ?? 2
@@ -233,7 +234,8 @@ private struct RowEncoder {
     }
 
     /// Encodes the current record of `csv` into `rows`; on an error nothing of the row is kept.
-    mutating func append(line: Int, into rows: inout EncodedRows, rawDense: inout [Double]) throws {
+    mutating func append(record: CSVRecord, line: Int, into rows: inout EncodedRows, rawDense: inout [Double]) throws {
+        let csv = record
         // Validate and compute everything that can fail before appending, so a bad row leaves no trace.
         let surfaceBytes = csv.field(surfaceColumn)
         var surfaceIndex: Int32 = -1
@@ -250,7 +252,7 @@ private struct RowEncoder {
         let denseStart = rawDense.count
         for j in denseColumns.indices {
             var value = Double.nan
-            if denseOn[j][s] {
+            if denseOn[j * surfaceCount + s] {
                 let cell = csv.field(denseColumns[j])
                 if !cell.isEmpty {
                     if matchesNumberSyntax(cell) { value = parseDouble(cell, scratch: &scratch) }
@@ -264,14 +266,14 @@ private struct RowEncoder {
             rawDense.append(value)
         }
         do {
-            try appendRest(line: line, surface: s, into: &rows)
+            try appendRest(record: record, line: line, surface: s, into: &rows)
         } catch {
             rawDense.removeSubrange(denseStart...)
             throw error
         }
     }
 
-    private mutating func appendRest(line: Int, surface s: Int, into rows: inout EncodedRows) throws {
+    private mutating func appendRest(record csv: CSVRecord, line: Int, surface s: Int, into rows: inout EncodedRows) throws {
         // Sequence: validate counts and actions first.
         var sequenceItems = UnsafeRawBufferPointer(start: nil, count: 0)
         var actionCount = 0
@@ -344,7 +346,7 @@ private struct RowEncoder {
             }
         }
         for f in categoricalColumns.indices {
-            let on = categoricalOn[f][s]
+            let on = categoricalOn[f * surfaceCount + s]
             if categoricalMulti[f] {
                 if on {
                     let buckets = categoricalBuckets[f]
