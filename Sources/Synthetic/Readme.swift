@@ -29,7 +29,7 @@ extension SyntheticGenerator {
           per topic (t<topic>w<index>).
         - 20 countries with topic bias beta_c ~ N(0, 0.6^2 I).
         - \(report.users) users: theta_u = beta_country + N(0, 0.9^2 I), activity
-          b_u ~ N(0, 0.4^2), save propensity s_u ~ N(0, 0.6^2); history of H_u ads
+          b_u ~ N(0, 0.4^2), save propensity s_u ~ N(0, 0.4^2); history of H_u ads
           (10% of users none, else H_u ~ U{4..96}) with topics ~ softmax(theta_u).
           Users are drawn per request with index floor(U u^2) (heavy users first).
         - \(report.advertisers) advertisers (topic, quality q_v ~ N(0, 0.3^2)); \(report.ads) ads
@@ -44,15 +44,15 @@ extension SyntheticGenerator {
         topic c, related_pins context_pin_cat a fine category of c. 1..8 candidates at
         positions 1..n.
         Truth:
-          z_click = alpha_s + b_u + q_a + q_v + lambda_s theta_u[t_a] + 1.5 sim_{t_a}
-                    - 0.3 ln(position) + context_s
+          z_click = alpha_s + b_u + q_a + q_v + lambda_s theta_u[t_a] + \(Truth.recentWeight) sim_{t_a}
+                    \(Truth.positionWeight) ln(position) + context_s
           alpha = (\(Truth.clickIntercept.map { "\($0)" }.joined(separator: ", "))), \
         lambda = (\(Truth.interestWeight.map { "\($0)" }.joined(separator: ", "))) for (home_feed, search, related_pins)
-          search: + 1.2 [t_a = c]; query_ad_sim = 0.7 [t_a = c] + N(0, 0.3^2)
-          related_pins: + 1.0 [t_a = c] + 0.5 [fine_a = context_pin_cat]
+          search: + \(Truth.searchMatchWeight) [t_a = c]; query_ad_sim = 0.7 [t_a = c] + N(0, 0.3^2)
+          related_pins: + \(Truth.relatedTopicWeight) [t_a = c] + \(Truth.relatedFineWeight) [fine_a = context_pin_cat]
           p_click = sigmoid(z_click)
-          p_save  = p_click * sigmoid(gamma_s + 0.6 theta_u[t_a] + s_u + 0.8 sim_{t_a}),
-                    gamma = (-1.2 home_feed, -0.8 related_pins); no save task on search
+          p_save  = p_click * sigmoid(gamma_s + \(Truth.saveInterestWeight) theta_u[t_a] + s_u + \(Truth.saveRecentWeight) sim_{t_a}),
+                    gamma = (\(Truth.saveIntercept[0]) home_feed, \(Truth.saveIntercept[2]) related_pins); no save task on search
           click ~ Bernoulli(p_click); save ~ Bernoulli(p_save / p_click) if click else 0.
         p values are written with 6 decimals (clamped to [1e-6, 1 - 1e-6]) and the
         labels are drawn from the written values.

@@ -11,7 +11,7 @@ import Foundation
 ///   (index floor(20 u^2), u ~ U[0,1)) and written as two-letter codes.
 /// - Users u (default rows / 20), drawn with the skew floor(U u^2) at request time.
 ///   Static interest theta_u = beta_country(u) + N(0, 0.9^2 I_K), activity
-///   b_u ~ N(0, 0.4^2), save propensity s_u ~ N(0, 0.6^2). Interests are shared by
+///   b_u ~ N(0, 0.4^2), save propensity s_u ~ N(0, 0.4^2). Interests are shared by
 ///   every surface: this is what lets small surfaces borrow the big one's data.
 ///   Long-term history: with probability 0.1 none (a cold user), else H_u ~ U{4..96}
 ///   ads whose topics are drawn from softmax(theta_u), actions from the engagement mix
@@ -43,13 +43,13 @@ import Foundation
 ///
 /// ## Ground truth
 /// ```
-/// z_click = alpha_s + b_u + q_a + q_v + lambda_s theta_u[t_a] + 1.5 sim_{t_a}
+/// z_click = alpha_s + b_u + q_a + q_v + lambda_s theta_u[t_a] + 2.0 sim_{t_a}
 ///           - 0.3 ln(position) + context_s
-///   alpha = (-3.45, -2.6, -4.35), lambda = (0.8, 0.5, 0.8)   (home_feed, search, related_pins)
+///   alpha = (-4.25, -4.1, -5.45), lambda = (0.6, 0.4, 0.6)   (home_feed, search, related_pins)
 ///   context_search  = 1.2 [t_a = c],      query_ad_sim = 0.7 [t_a = c] + N(0, 0.3^2)
-///   context_related = 1.0 [t_a = c] + 0.5 [fine_a = context_pin_cat]
+///   context_related = 0.6 [t_a = c] + 0.3 [fine_a = context_pin_cat]
 /// p_click = sigmoid(z_click)
-/// z_save  = gamma_s + 0.6 theta_u[t_a] + s_u + 0.8 sim_{t_a},  gamma = (-1.2, -, -0.8)
+/// z_save  = gamma_s + 0.4 theta_u[t_a] + s_u + 0.8 sim_{t_a},  gamma = (-2.0, -, -1.6)
 /// p_save  = p_click * sigmoid(z_save)      (home_feed and related_pins only)
 /// ```
 /// p values are written rounded to 6 decimals and clamped to [1e-6, 1 - 1e-6]; the
@@ -57,6 +57,11 @@ import Foundation
 /// save ~ Bernoulli(p_save / p_click) given click = 1, else 0 (a save implies a
 /// click). Each label cell is empty with probability `missingLabelRate`. Search rows
 /// have empty `save` and `p_save`; cells of features a surface lacks are empty.
+///
+/// Measured (seed 0, 1M rows): click rate home_feed 4.2%, search 9.5%, related_pins
+/// 2.4%; oracle click AUC 0.82 / 0.82 / 0.85, and 0.78 / 0.79 / 0.82 without the
+/// sequence term; saves are about a quarter of clicks (save AUC 0.87 / 0.89).
+/// Speed: about 190 000 rows/s of CPU on one core (1M rows, 477 MB).
 ///
 /// Splits: rows are i.i.d. given the world; the first 80% go to train.csv, then 10%
 /// valid.csv, 10% test.csv (users and ads are shared across the splits).
