@@ -1,1 +1,0 @@
-// Checkpoint module: contents land with their issue.

@@ -1,0 +1,97 @@
+// A small JSON value whose objects keep their key order, and its writer: reports list
+// surfaces and tasks in schema order and metric keys in SPEC 6 order, which Foundation's
+// dictionary-based encoders do not keep.
+import Foundation
+
+/// A JSON document with ordered object keys. Numbers are `Double` (written so they read
+/// back to the same value; non-finite ones as null) or `Int` (written exactly).
+public enum JSONValue: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case integer(Int)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([(key: String, value: JSONValue)])
+
+    /// `.number(x)`, or `.null` for nil (SPEC 4: undefined values are null).
+    public static func number(_ value: Double?) -> JSONValue {
+        value.map { .number($0) } ?? .null
+    }
+
+    /// The JSON text. `indent` nil gives the compact form `{"a":1,"b":[2,3]}`; an indent of
+    /// k spaces gives Python's `json.dumps(value, indent=k)` layout (", " never trails a
+    /// line; ": " between key and value).
+    public func serialized(indent: Int? = nil) -> String {
+        var output = ""
+        write(to: &output, indent: indent, depth: 0)
+        return output
+    }
+
+    private func write(to output: inout String, indent: Int?, depth: Int) {
+        switch self {
+        case .null: output += "null"
+        case .bool(let value): output += value ? "true" : "false"
+        case .integer(let value): output += String(value)
+        // Swift's description is the shortest text that reads back as the same Double,
+        // and spelled as Python's repr: 0.1, 1.0, 1e-05, 1e+16.
+        case .number(let value): output += value.isFinite ? "\(value)" : "null"
+        case .string(let value): Self.writeString(value, to: &output)
+        case .array(let elements):
+            writeContainer(open: "[", close: "]", count: elements.count, to: &output, indent: indent, depth: depth) { index, output in
+                elements[index].write(to: &output, indent: indent, depth: depth + 1)
+            }
+        case .object(let members):
+            writeContainer(open: "{", close: "}", count: members.count, to: &output, indent: indent, depth: depth) { index, output in
+                Self.writeString(members[index].key, to: &output)
+                output += indent == nil ? ":" : ": "
+                members[index].value.write(to: &output, indent: indent, depth: depth + 1)
+            }
+        }
+    }
+
+    private func writeContainer(open: String, close: String, count: Int, to output: inout String, indent: Int?,
+                                depth: Int, element: (Int, inout String) -> Void) {
+        output += open
+        guard count > 0 else { output += close; return }
+        for index in 0..<count {
+            if index > 0 { output += "," }
+            if let indent { output += "\n" + String(repeating: " ", count: indent * (depth + 1)) }
+            element(index, &output)
+        }
+        if let indent { output += "\n" + String(repeating: " ", count: indent * depth) }
+        output += close
+    }
+
+    private static func writeString(_ text: String, to output: inout String) {
+        output += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        output += "\""
+    }
+
+    public static func == (left: JSONValue, right: JSONValue) -> Bool {
+        switch (left, right) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.integer(let a), .integer(let b)): return a == b
+        case (.number(let a), .number(let b)): return a == b
+        case (.string(let a), .string(let b)): return a == b
+        case (.array(let a), .array(let b)): return a == b
+        case (.object(let a), .object(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        default: return false
+        }
+    }
+}
