@@ -32,10 +32,12 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Schema"]),
         // SPEC 4 metrics and SPEC 2.7 Platt calibration, float64, pure.
         .target(name: "Metrics"),
-        // The unified model of SPEC 2 composed of named parts, optimizers.
+        // Adam (dense block) and sparse Adagrad (embedding rows), routed by parameter name.
+        .target(name: "Optim", dependencies: ["NN"]),
+        // The unified model of SPEC 2 composed of named parts.
         .target(name: "Model", dependencies: ["NN", "Data", "Schema", "Checkpoint"]),
         // Train / eval / calibrate / predict loops and reports.
-        .target(name: "Training", dependencies: ["Model", "Metrics", "Data", "Checkpoint"]),
+        .target(name: "Training", dependencies: ["Model", "Optim", "Metrics", "Data", "Checkpoint"]),
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
             "Training", "Synthetic",
@@ -49,7 +51,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "Synthetic", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Training", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Optim", "Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["BraidCLI", "TestSupport"]),
     ],
     // Swift 5 mode: kernels share raw buffers across worker threads by design.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A dense, row-major Float32 array with an optional gradient.
 ///
 /// `data` points at `count = shape.product` contiguous floats. Operations on
@@ -78,7 +80,12 @@ public final class Tensor: @unchecked Sendable {
 /// Parameters accumulate into their gradient slots (`+=`); call the optimizer's
 /// `zeroGradients` between steps.
 public final class Tape {
-    nonisolated(unsafe) static var current: Tape?
+    /// The tape recording on this thread (thread-local, so concurrent trainings
+    /// and tests never record into each other's tape).
+    static var current: Tape? {
+        get { pthread_getspecific(tapeKey).map { Unmanaged<Tape>.fromOpaque($0).takeUnretainedValue() } }
+        set { pthread_setspecific(tapeKey, newValue.map { Unmanaged.passUnretained($0).toOpaque() }) }
+    }
     @usableFromInline var rules: [() -> Void] = []
 
     public init() {}
@@ -86,6 +93,7 @@ public final class Tape {
     /// Runs `body` with this tape recording.
     public func record<T>(_ body: () throws -> T) rethrows -> T {
         let saved = Tape.current
+        defer { withExtendedLifetime(self) {} }
         Tape.current = self
         defer { Tape.current = saved }
         return try body()
@@ -118,3 +126,9 @@ extension Tensor {
         }
     }
 }
+
+private let tapeKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()

@@ -1,1 +1,0 @@
-// Model module: contents land with their issue.

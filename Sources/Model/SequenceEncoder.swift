@@ -1,0 +1,109 @@
+import Foundation
+import NN
+import Schema
+import Tensors
+
+/// The user action sequence encoder of SPEC 2.2 (TransAct-style), all three fusion modes.
+///
+/// token_i = seq.input([E_item(s_i) ; E_action(a_i)]) + P_i (+ seq.candidate(c) with
+/// `early` fusion): [U, L, d]; `n_layers` pre-LN blocks; seq.ln_f; invalid positions
+/// read as 0. Readout r = [maxpool ; x_0 ... x_{K-1}] plus, with `late` fusion, the
+/// target attention t = softmax_i((seq.target(c) . x_i) / sqrt(d)) x, and with
+/// `append` fusion the candidate token y = seq.candidate(c) run beside the user
+/// tokens through every block (attending to their keys and values, never attended
+/// to). z_seq = seq.proj.linear(Cross(r)): [B, proj_dim].
+public struct SequenceEncoder {
+    public let fusion: Fusion
+    public let maxLength: Int
+    public let recentK: Int
+    public let dModel: Int
+    public let action: Tensor          // [action_types, D]
+    public let input: Linear           // [d, 2D]
+    public let candidate: Linear?      // early, append: [d, D]
+    public let target: Linear?         // late: [d, D]
+    public let position: Tensor        // [L, d]
+    public let blocks: [TransformerBlock]
+    public let finalNorm: LayerNorm
+    public let projectionCross: CrossLayer
+    public let projection: Linear
+
+    public init(_ store: ParameterStore, spec: SequenceSpec, config sq: SequenceConfig) {
+        fusion = sq.fusion
+        maxLength = spec.maxLength
+        recentK = sq.recentK
+        dModel = sq.dModel
+        action = store["seq.action.weight"]
+        input = Linear(store, "seq.input")
+        candidate = sq.fusion == .late ? nil : Linear(store, "seq.candidate")
+        target = sq.fusion == .late ? Linear(store, "seq.target") : nil
+        position = store["seq.position.weight"]
+        blocks = (0..<sq.nLayers).map { TransformerBlock(store, "seq.layers.\($0)", heads: sq.nHeads) }
+        finalNorm = LayerNorm(store, "seq.ln_f")
+        projectionCross = CrossLayer(store, "seq.proj.cross", lowRank: true)
+        projection = Linear(store, "seq.proj.linear")
+    }
+
+    /// Valid prefix length of each sequence (actions [U, L]; 0 is padding and only
+    /// trails the valid actions, SPEC 1.2).
+    public static func lengths(actions: [Int32], length L: Int) -> [Int32] {
+        let U = L == 0 ? 0 : actions.count / L
+        var out = [Int32](repeating: 0, count: U)
+        for u in 0..<U {
+            var n = 0
+            while n < L && actions[u * L + n] != 0 { n += 1 }
+            out[u] = Int32(n)
+        }
+        return out
+    }
+
+    /// items: [U, L, D] item embeddings; actions [U * L]; c: [B, D] candidate
+    /// embeddings; userIndex: [B] -> U (nil: U = B). Returns z_seq [B, proj_dim].
+    public func callAsFunction(items: Tensor, actions: [Int32], candidate c: Tensor, userIndex: [Int32]?, trace: Trace?) -> Tensor {
+        var items = items, actions = actions, userIndex = userIndex
+        let L = maxLength, B = c.shape[0], D = c.shape[1]
+        if fusion == .early, let ui = userIndex {  // early fusion: one sequence per candidate
+            items = gatherRows(items, ui)
+            var expanded = [Int32](repeating: 0, count: ui.count * L)
+            for (b, u) in ui.enumerated() { for i in 0..<L { expanded[b * L + i] = actions[Int(u) * L + i] } }
+            actions = expanded
+            userIndex = nil
+        }
+        let U = items.shape[0]
+        let lengths = Self.lengths(actions: actions, length: L)
+        let actionEmbeddings = gatherRows(action, actions)                                  // [U*L, D]
+        let pairs = concat([reshape(items, [U * L, D]), actionEmbeddings])                // [U*L, 2D]
+        var tokens = reshape(input(pairs), [U, L, dModel]) + position                      // [U, L, d]
+        if fusion == .early { tokens = tokens + reshape(candidate!(c), [B, 1, dModel]) }
+        trace?["seq_tokens"] = maskPositions(tokens, lengths: lengths)
+        var x = tokens
+        var y: Tensor? = fusion == .append ? candidate!(c) : nil                          // [B, d]
+        for block in blocks { (x, y) = block.forward(x, lengths: lengths, candidate: y, userIndex: userIndex) }
+        x = maskPositions(finalNorm(x), lengths: lengths)                                 // invalid x_i read as 0
+        var rowLengths = lengths
+        if let ui = userIndex {  // late and append: user tokens ran once per user
+            x = gatherRows(x, ui)
+            rowLengths = ui.map { lengths[Int($0)] }
+        }
+        var parts = [maxPool(x, lengths: rowLengths), sliceColumns(reshape(x, [B, L * dModel]), offset: 0, width: recentK * dModel)]
+        switch fusion {
+        case .append:
+            let yOut = finalNorm(y!)
+            parts.append(yOut)
+            trace?["seq_y"] = yOut
+        case .late:
+            let q = target!(c)                                                             // [B, d]
+            let scores = batchedDot(x, q) * (1 / Float(dModel).squareRoot())              // [B, L]
+            var mask = [UInt8](repeating: 0, count: B * L)
+            for b in 0..<B { for i in 0..<Int(rowLengths[b]) { mask[b * L + i] = 1 } }
+            parts.append(weightedSum(softmax(scores, mask: mask), x))                     // t: [B, d]
+        case .early:
+            break
+        }
+        let r = concat(parts)
+        let z = projection(projectionCross(r, r))
+        trace?["seq_x"] = x
+        trace?["seq_r"] = r
+        trace?["z_seq"] = z
+        return z
+    }
+}

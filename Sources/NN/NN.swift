@@ -1,1 +1,0 @@
-// NN module: contents land with their issue.
