@@ -112,6 +112,7 @@ public struct SafeTensor: Sendable {
 
     /// Copies the raw little-endian bytes; the host is little-endian (checked below).
     private func copyElements(into destination: UnsafeMutableRawBufferPointer) {
+        guard !byteRange.isEmpty else { return }
         storage.withUnsafeBytes { raw in
             let start = raw.baseAddress! + (byteRange.lowerBound - storage.startIndex)
             destination.baseAddress!.copyMemory(from: start, byteCount: byteRange.count)
@@ -346,15 +347,14 @@ public struct SafeTensorSource {
     }
 
     func copyBytes(to destination: UnsafeMutableRawPointer) {
+        guard count > 0 else { return }
         switch elements {
         case .floats(let values):
             values.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         case .int64s(let values):
             values.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         case .floatPointer(let pointer):
-            if let base = pointer.baseAddress {
-                destination.copyMemory(from: base, byteCount: pointer.count * MemoryLayout<Float>.size)
-            }
+            destination.copyMemory(from: pointer.baseAddress!, byteCount: pointer.count * MemoryLayout<Float>.size)
         }
     }
 }

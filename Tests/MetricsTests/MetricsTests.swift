@@ -125,18 +125,17 @@ func auc_and_ece_equal_their_naive_twins(count: Int, seed: UInt64) {
 }
 
 @Test func eceBinsFollowArraySplitAndAStableSort() {
-    // 21 rows: the first bin holds 2 rows, the others 1. All p tie, so only the stable order decides
-    // which labels share the first bin: rows 0 and 1 (labels 1, 1), then one row each.
+    // 21 tied rows: array_split gives the first bin 2 rows, the other 19 one row each, and
+    // only the stable order decides which rows share the first bin: rows 0 and 1.
     let p = [Double](repeating: 0.5, count: 21)
     var y = [Double](repeating: 0, count: 21)
-    y[0] = 1; y[1] = 1
-    // bin 0: |0.5 - 1| * 2/21; 19 one-row bins with y = 0: |0.5| / 21 each.
-    let expected = 2.0 / 21 * 0.5 + 19 * (0.5 / 21)
-    #expect(abs(expectedCalibrationError(probabilities: p, labels: y)! - expected) < 1e-15)
-    // A sort that put row 20 (label 0) beside row 0 would give a smaller error.
-    y[1] = 0; y[20] = 1
-    let moved = 2.0 / 21 * 0 + 18 * (0.5 / 21) + 0.5 / 21
-    #expect(abs(expectedCalibrationError(probabilities: p, labels: y)! - moved) < 1e-15)
+    y[0] = 1
+    // Bin {0, 1} has mean label 0.5 (gap 0); the 19 single rows have gap 0.5 each.
+    #expect(abs(expectedCalibrationError(probabilities: p, labels: y)! - 19 * 0.5 / 21) < 1e-15)
+    // The positive in the last row sits alone: every bin has gap 0.5. (Bins larger at the end,
+    // or a sort that moved row 20, would pair it with a negative.)
+    y[0] = 0; y[20] = 1
+    #expect(abs(expectedCalibrationError(probabilities: p, labels: y)! - 0.5) < 1e-15)
 }
 
 @Test func aucGivesTiesHalfCredit() {
