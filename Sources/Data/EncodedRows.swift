@@ -12,11 +12,16 @@ public struct EncodeOptions: Sendable {
     /// true: fit the `standardize` features' statistics on these rows (SPEC 1.4, training
     /// data) and use them; false: use `config.denseStats`.
     public var fitDenseStats: Bool
+    /// When set, rows of other surfaces are passed over (and counted in
+    /// `otherSurfaceRows`) instead of being errors: a per-surface model reading a
+    /// multi-surface file (`braid train --separate`).
+    public var onlySurfaces: Set<String>?
 
-    public init(labels: Bool = true, skipBadRows: Bool = false, fitDenseStats: Bool = false) {
+    public init(labels: Bool = true, skipBadRows: Bool = false, fitDenseStats: Bool = false, onlySurfaces: Set<String>? = nil) {
         self.labels = labels
         self.skipBadRows = skipBadRows
         self.fitDenseStats = fitDenseStats
+        self.onlySurfaces = onlySurfaces
     }
 }
 
@@ -40,6 +45,8 @@ public struct EncodedRows: Sendable {
     public fileprivate(set) var denseStats: [String: DenseStats]
     /// Rows left out with `skipBadRows` (0 otherwise), and the first 10 of their errors.
     public fileprivate(set) var skippedRows = 0
+    /// Rows passed over because of `EncodeOptions.onlySurfaces`.
+    public fileprivate(set) var otherSurfaceRows = 0
     public fileprivate(set) var errors: [InputError] = []
 
     /// The most errors kept in `errors` when skipping bad rows.
@@ -62,6 +69,10 @@ public struct EncodedRows: Sendable {
             do {
                 guard let start = try csv.nextRecord() else { break }
                 line = start
+                if let only = options.onlySurfaces, !only.contains(csv.string(encoder.surfaceColumn)) {
+                    otherSurfaceRows += 1
+                    continue
+                }
                 try encoder.append(record: csv.record, line: line, into: &self, rawDense: &rawDense)
             } catch let error as InputError {
                 guard options.skipBadRows else { throw error }
