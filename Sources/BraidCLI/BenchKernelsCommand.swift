@@ -1,0 +1,189 @@
+import ArgumentParser
+import CBLAS
+import Foundation
+import Kernels
+
+/// `braid bench kernels`: sgemm GFLOP/s through Braid's `matmul` against calling
+/// `cblas_sgemm` directly, and memory-bound kernels (add, gelu, layer norm,
+/// softmax) in GB/s against memcpy of the same bytes. Every figure is the median
+/// of `--repeats` timed runs after `--warmup` untimed ones; the two sides of each
+/// ratio are timed alternately so drift in machine load hits both alike.
+struct BenchKernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "sgemm through Braid vs OpenBLAS directly; memory-bound kernels vs memcpy.")
+
+    @Option(help: "Thread count for the multi-threaded rows (1-thread rows are always run).")
+    var threads = 2
+
+    @Option(help: "Square sgemm sizes n (n x n times n x n).")
+    var sizes = "128,256,512,1024"
+
+    @Option(help: "Floats per buffer in the memory-bound benchmarks (rows of 256 for layer norm and softmax).")
+    var elements = 1 << 23
+
+    @Option(help: "Timed repeats per figure (the median is reported).")
+    var repeats = 15
+
+    @Option(help: "Untimed warm-up runs per figure.")
+    var warmup = 3
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
+        guard repeats >= 1, warmup >= 0 else { throw ValidationError("--repeats must be >= 1 and --warmup >= 0") }
+        guard elements >= 256, elements % 256 == 0 else { throw ValidationError("--elements must be a positive multiple of 256, got \(elements)") }
+        guard parsedSizes.count > 0, parsedSizes.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--sizes must be comma-separated positive integers, got '\(sizes)'")
+        }
+    }
+
+    var parsedSizes: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    struct GemmRow: Codable {
+        var n: Int, threads: Int, braidGFLOPS: Double, openblasGFLOPS: Double, ratio: Double
+    }
+    struct MemoryRow: Codable {
+        var kernel: String, threads: Int, bytes: Int, kernelGBps: Double, memcpyGBps: Double, ratio: Double
+    }
+    struct Report: Codable {
+        var threadsOption: Int, repeats: Int, warmup: Int, openblasCoretype: String?
+        var sgemm: [GemmRow], memory: [MemoryRow]
+    }
+
+    func run() throws {
+        let threadCounts = threads == 1 ? [1] : [1, threads]
+        var gemmRows: [GemmRow] = [], memoryRows: [MemoryRow] = []
+        for t in threadCounts {
+            Threads.set(t)
+            for n in parsedSizes { gemmRows.append(benchGemm(n: n, threads: t)) }
+            memoryRows += benchMemory(threads: t)
+        }
+        Threads.set(1)
+        let report = Report(threadsOption: threads, repeats: repeats, warmup: warmup,
+                            openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+                            sgemm: gemmRows, memory: memoryRows)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            printTable(report)
+        }
+    }
+
+    /// Median seconds per call of `a` and `b`, timed alternately. Each timed sample
+    /// runs the body enough times to last >= 2 ms.
+    func timeAlternating(_ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
+        for _ in 0..<warmup { a(); b() }
+        // calibrate the inner count on `a`
+        var inner = 1
+        while true {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<inner { a() }
+            let dt = DispatchTime.now().uptimeNanoseconds - t0
+            if dt >= 2_000_000 || inner >= 1 << 20 { break }
+            inner *= 2
+        }
+        var ta: [Double] = [], tb: [Double] = []
+        for _ in 0..<repeats {
+            var t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<inner { a() }
+            ta.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(inner))
+            t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<inner { b() }
+            tb.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(inner))
+        }
+        return (median(ta), median(tb))
+    }
+
+    func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    func benchGemm(n: Int, threads: Int) -> GemmRow {
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n), b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        for i in 0..<(n * n) { a[i] = Float(i % 13) * 0.01 - 0.06; b[i] = Float(i % 7) * 0.02 - 0.07; c[i] = 0 }
+        let (braid, direct) = timeAlternating({
+            matmul(c, a, b, m: n, n: n, k: n)
+        }, {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, c, Int32(n))
+        })
+        let flops = 2 * Double(n) * Double(n) * Double(n)
+        let gb = flops / braid / 1e9, go = flops / direct / 1e9
+        return GemmRow(n: n, threads: threads, braidGFLOPS: gb, openblasGFLOPS: go, ratio: gb / go)
+    }
+
+    /// Memory-bound kernels split over `threads` chunks with `parallelFor` (as the
+    /// ops do), against memcpy of the same bytes split the same way. Bytes count
+    /// every float read and written once (weights and statistics excluded).
+    func benchMemory(threads: Int) -> [MemoryRow] {
+        let n = elements, width = 256, rows = n / width
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: n), y = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: width), bias = UnsafeMutablePointer<Float>.allocate(capacity: width)
+        let stats = UnsafeMutablePointer<Float>.allocate(capacity: 2 * rows)
+        defer { for p in [x, y, out, w, bias, stats] { p.deallocate() } }
+        for i in 0..<n { x[i] = Float(i % 101) * 0.02 - 1; y[i] = Float(i % 37) * 0.05 - 0.9; out[i] = 0 }
+        for j in 0..<width { w[j] = 1 + Float(j % 5) * 0.1; bias[j] = Float(j % 3) * 0.1 }
+
+        // memcpy of `bytes` total traffic: copies bytes / 2 (read + write)
+        func copyBody(_ floats: Int, from src: UnsafeMutablePointer<Float>) -> () -> Void {
+            { parallelFor(floats, grain: 1 << 16) { _, r in memcpy(out + r.lowerBound, src + r.lowerBound, r.count * 4) } }
+        }
+        var rowsOut: [MemoryRow] = []
+        func measure(_ name: String, bytes: Int, _ body: @escaping () -> Void) {
+            // memcpy moves bytes / 2 floats' worth each way; when the kernel touches
+            // 3 buffers (add), copy 1.5 buffers: x then the first half of y.
+            let copyFloats = bytes / 8
+            let copy: () -> Void = copyFloats <= n ? copyBody(copyFloats, from: x) : {
+                copyBody(n, from: x)()
+                parallelFor(copyFloats - n, grain: 1 << 16) { _, r in memcpy(out + r.lowerBound, y + r.lowerBound, r.count * 4) }
+            }
+            let (tk, tc) = timeAlternating(body, copy)
+            let gk = Double(bytes) / tk / 1e9, gc = Double(bytes) / tc / 1e9
+            rowsOut.append(MemoryRow(kernel: name, threads: threads, bytes: bytes, kernelGBps: gk, memcpyGBps: gc, ratio: gk / gc))
+        }
+        let rowGrain = Swift.max(1, (1 << 16) / width)
+        measure("add", bytes: 3 * n * 4) {
+            parallelFor(n, grain: 1 << 16) { _, r in add(out + r.lowerBound, x + r.lowerBound, y + r.lowerBound, count: r.count) }
+        }
+        measure("gelu", bytes: 2 * n * 4) {
+            parallelFor(n, grain: 1 << 16) { _, r in geluForward(out + r.lowerBound, x + r.lowerBound, count: r.count) }
+        }
+        measure("layerNorm[*,256]", bytes: 2 * n * 4) {
+            parallelFor(rows, grain: rowGrain) { _, r in
+                layerNormForward(out + r.lowerBound * width, mean: stats + r.lowerBound, rstd: stats + rows + r.lowerBound,
+                                 x + r.lowerBound * width, weight: w, bias: bias, rows: r.count, n: width)
+            }
+        }
+        measure("softmax[*,256]", bytes: 2 * n * 4) {
+            parallelFor(rows, grain: rowGrain) { _, r in
+                softmaxForward(out + r.lowerBound * width, x + r.lowerBound * width, mask: nil, rows: r.count, n: width)
+            }
+        }
+        return rowsOut
+    }
+
+    func printTable(_ r: Report) {
+        func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+        func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
+        print("OPENBLAS_CORETYPE=\(r.openblasCoretype ?? "(unset)"), median of \(r.repeats) runs after \(r.warmup) warm-up")
+        print("")
+        print("sgemm n x n x n     threads   braid GFLOP/s   cblas GFLOP/s   braid/cblas")
+        for g in r.sgemm {
+            print(pad("\(g.n)", 7) + pad("\(g.threads)", 20) + pad(f(g.braidGFLOPS), 16) + pad(f(g.openblasGFLOPS), 16) + pad(f(g.ratio, 3), 14))
+        }
+        print("")
+        print("kernel              threads   MiB moved   kernel GB/s   memcpy GB/s   kernel/memcpy")
+        for m in r.memory {
+            print(m.kernel.padding(toLength: 18, withPad: " ", startingAt: 0) + pad("\(m.threads)", 9)
+                  + pad(f(Double(m.bytes) / 1_048_576, 0), 12) + pad(f(m.kernelGBps), 14) + pad(f(m.memcpyGBps), 14) + pad(f(m.ratio, 2), 16))
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Kernels
+import Testing
+import TestSupport
+
+// Fused attention kernels against the Float64 naive attention: lengths 0, 1 and
+// L mixed in one batch, heads 1 and 2; backward kernels against central
+// differences of the naive forward; 1 and 2 threads bitwise identical.
+
+struct AttentionCase: CustomTestStringConvertible, Sendable {
+    var lengths: [Int32], L: Int, d: Int, heads: Int
+    var testDescription: String { "lengths \(lengths) L\(L) d\(d) heads\(heads)" }
+}
+
+let attentionCases = [
+    AttentionCase(lengths: [0, 1, 5, 3], L: 5, d: 4, heads: 1),
+    AttentionCase(lengths: [0, 1, 5, 3], L: 5, d: 6, heads: 2),
+    AttentionCase(lengths: [1], L: 1, d: 2, heads: 2),
+    AttentionCase(lengths: [0, 0], L: 3, d: 4, heads: 2),
+    AttentionCase(lengths: [7, 2, 0, 7, 4], L: 7, d: 10, heads: 2),
+]
+
+func selfAttentionForward(_ qkv: [Float], _ t: AttentionCase) -> (out: [Float], probs: [Float]) {
+    let U = t.lengths.count
+    var out = [Float](repeating: .nan, count: U * t.L * t.d)
+    var probs = [Float](repeating: .nan, count: U * t.heads * t.L * t.L)
+    attentionForward(&out, probs: &probs, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads)
+    return (out, probs)
+}
+
+@Test(arguments: attentionCases) func attentionMatchesNaive(_ t: AttentionCase) {
+    let U = t.lengths.count
+    let qkv = randomFloats(U * t.L * 3 * t.d, seed: 1, in: -2...2)
+    let (out, probs) = selfAttentionForward(qkv, t)
+    let naive = { (x: [Double]) in naiveAttention(x, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads) }
+    #expect(relativeError(out, naive(qkv.doubles)) < 1e-5)
+    // backward: accumulates the derivative of sum(out * dout) into dqkv
+    let dout = randomFloats(U * t.L * t.d, seed: 2), dqkv0 = randomFloats(qkv.count, seed: 3)
+    var dqkv = dqkv0
+    attentionBackward(dqkv: &dqkv, dout: dout, probs: probs, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads)
+    let fd = centralDifference(at: qkv.doubles) { dot(naive($0), dout.doubles) }
+    #expect(relativeError(zip(dqkv, dqkv0).map { Double($0) - Double($1) }, fd) < 1e-4)
+}
+
+struct AppendCase: CustomTestStringConvertible, Sendable {
+    var lengths: [Int32], userIndex: [Int32]?, L: Int, d: Int, heads: Int
+    var testDescription: String { "lengths \(lengths) users \(userIndex.map { "\($0)" } ?? "identity") L\(L) d\(d) heads\(heads)" }
+}
+
+let appendCases = [
+    AppendCase(lengths: [0, 1, 4, 2], userIndex: nil, L: 4, d: 4, heads: 1),
+    AppendCase(lengths: [0, 1, 4, 2], userIndex: nil, L: 4, d: 6, heads: 2),
+    // several candidates per user (their user gradients add up), one user never used
+    AppendCase(lengths: [3, 0, 4, 1], userIndex: [0, 0, 2, 1, 0, 2, 3], L: 4, d: 6, heads: 2),
+    AppendCase(lengths: [5], userIndex: [0, 0, 0], L: 5, d: 2, heads: 1),
+]
+
+@Test(arguments: appendCases, [true, false]) func appendAttentionMatchesNaive(_ t: AppendCase, _ candidateGradient: Bool) {
+    let U = t.lengths.count, B = t.userIndex?.count ?? U, ld = 3 * t.d
+    let y = randomFloats(B * ld, seed: 4, in: -2...2), user = randomFloats(U * t.L * ld, seed: 5, in: -2...2)
+    var out = [Float](repeating: .nan, count: B * t.d), probs = [Float](repeating: .nan, count: B * t.heads * (t.L + 1))
+    let ui = t.userIndex
+    func forward(_ out: UnsafeMutablePointer<Float>, _ probs: UnsafeMutablePointer<Float>) {
+        if let ui {
+            appendAttentionForward(out, probs: probs, qkvY: y, qkvUser: user, lengths: t.lengths, userIndex: ui,
+                                   candidates: B, length: t.L, dim: t.d, heads: t.heads)
+        } else {
+            appendAttentionForward(out, probs: probs, qkvY: y, qkvUser: user, lengths: t.lengths, userIndex: nil,
+                                   candidates: B, length: t.L, dim: t.d, heads: t.heads)
+        }
+    }
+    forward(&out, &probs)
+    let naive = { (yv: [Double], uv: [Double]) in
+        naiveAppendAttention(yv, user: uv, lengths: t.lengths, userIndex: ui, candidates: B, length: t.L, dim: t.d, heads: t.heads)
+    }
+    #expect(relativeError(out, naive(y.doubles, user.doubles)) < 1e-5)
+
+    let dout = randomFloats(B * t.d, seed: 6)
+    let dy0 = randomFloats(y.count, seed: 7), du0 = randomFloats(user.count, seed: 8)
+    var dy = dy0, du = du0
+    dy.withUnsafeMutableBufferPointer { pdy in du.withUnsafeMutableBufferPointer { pdu in
+        let dY = candidateGradient ? pdy.baseAddress : nil
+        if let ui {
+            appendAttentionBackward(dqkvY: dY, dqkvUser: pdu.baseAddress, dout: dout, probs: probs, qkvY: y, qkvUser: user,
+                                    lengths: t.lengths, userIndex: ui, candidates: B, length: t.L, dim: t.d, heads: t.heads)
+        } else {
+            appendAttentionBackward(dqkvY: dY, dqkvUser: pdu.baseAddress, dout: dout, probs: probs, qkvY: y, qkvUser: user,
+                                    lengths: t.lengths, userIndex: nil, candidates: B, length: t.L, dim: t.d, heads: t.heads)
+        }
+    } }
+    let fdUser = centralDifference(at: user.doubles) { dot(naive(y.doubles, $0), dout.doubles) }
+    #expect(relativeError(zip(du, du0).map { Double($0) - Double($1) }, fdUser) < 1e-4)
+    if candidateGradient {
+        let fdY = centralDifference(at: y.doubles) { dot(naive($0, user.doubles), dout.doubles) }
+        #expect(relativeError(zip(dy, dy0).map { Double($0) - Double($1) }, fdY) < 1e-4)
+    } else {
+        expectIdentical(dy, dy0, "dqkvY == nil must leave the candidate gradient alone")
+    }
+}
+
+@Test func attentionDeterministicAcrossThreadCounts() {
+    // large enough that parallelFor really splits (grain 16384 / (L * L * dh))
+    let L = 16, d = 64, heads = 2, U = 12
+    var rng = TestRandom(seed: 9)
+    let lengths = (0..<U).map { _ in Int32(rng.below(L + 1)) }
+    let t = AttentionCase(lengths: lengths, L: L, d: d, heads: heads)
+    let qkv = randomFloats(U * L * 3 * d, seed: 10)
+    let dout = randomFloats(U * L * d, seed: 11)
+    func run() -> ([Float], [Float]) {
+        let (out, probs) = selfAttentionForward(qkv, t)
+        var dqkv = [Float](repeating: 0, count: qkv.count)
+        attentionBackward(dqkv: &dqkv, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+        return (out, dqkv)
+    }
+    let one = withThreads(1) { run() }, two = withThreads(2) { run() }
+    expectIdentical(one.0, two.0, "attention forward, 1 vs 2 threads")
+    expectIdentical(one.1, two.1, "attention backward, 1 vs 2 threads")
+    #expect(relativeError(one.0, naiveAttention(qkv.doubles, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)) < 1e-5)
+
+    // append attention, identity user map (the parallel backward): B >= 2 * 64
+    let B = 160, Lu = 8
+    let ulen = (0..<B).map { _ in Int32(rng.below(Lu + 1)) }
+    let y = randomFloats(B * 3 * d, seed: 12), user = randomFloats(B * Lu * 3 * d, seed: 13), g = randomFloats(B * d, seed: 14)
+    func runAppend() -> ([Float], [Float], [Float]) {
+        var out = [Float](repeating: 0, count: B * d), probs = [Float](repeating: 0, count: B * heads * (Lu + 1))
+        appendAttentionForward(&out, probs: &probs, qkvY: y, qkvUser: user, lengths: ulen, userIndex: nil, candidates: B, length: Lu, dim: d, heads: heads)
+        var dy = [Float](repeating: 0, count: y.count), du = [Float](repeating: 0, count: user.count)
+        appendAttentionBackward(dqkvY: &dy, dqkvUser: &du, dout: g, probs: probs, qkvY: y, qkvUser: user, lengths: ulen, userIndex: nil,
+                                candidates: B, length: Lu, dim: d, heads: heads)
+        return (out, dy, du)
+    }
+    let a1 = withThreads(1) { runAppend() }, a2 = withThreads(2) { runAppend() }
+    expectIdentical(a1.0, a2.0, "append attention forward, 1 vs 2 threads")
+    expectIdentical(a1.1, a2.1, "append attention dqkvY, 1 vs 2 threads")
+    expectIdentical(a1.2, a2.2, "append attention dqkvUser, 1 vs 2 threads")
+}
