@@ -45,29 +45,18 @@ public func checkOp(
     var rng = TestRandom(seed: seed)
     let values: [[Float]] = inputs ?? shapes.map { rng.floats($0.reduce(1, *), in: range) }
     let differentiated = Set(wrt ?? Array(shapes.indices))
-    let tensors: [Tensor] = shapes.indices.map { i in
-        let t = Tensor(shape: shapes[i], values: values[i])
-        if differentiated.contains(i) { t.attachGradient(Storage(count: t.count, zeroed: true), offset: 0) }
-        return t
-    }
     let x64 = values.map { $0.map(Double.init) }
-
-    // forward
-    let tape = Tape()
-    let y = tape.record { forward(tensors) }
     let yRef = reference(x64)
-    let forwardError = relativeError(y.values, yRef)
-    #expect(y.count == yRef.count, "output has \(y.count) values, reference \(yRef.count)", sourceLocation: sourceLocation)
-    #expect(forwardError <= forwardTolerance, "forward relative error \(forwardError) > \(forwardTolerance)", sourceLocation: sourceLocation)
-
-    // backward through loss = y . r
-    let r = rng.floats(y.count)
+    let r = rng.floats(yRef.count)
     let r64 = r.map(Double.init)
+
+    let run = runOp(shapes: shapes, inputs: values, wrt: wrt, projection: r, forward: forward, gradients: gradients)
+    let forwardError = relativeError(run.output, yRef)
+    #expect(run.output.count == yRef.count, "output has \(run.output.count) values, reference \(yRef.count)", sourceLocation: sourceLocation)
+    #expect(forwardError <= forwardTolerance, "forward relative error \(forwardError) > \(forwardTolerance)", sourceLocation: sourceLocation)
     var gradientErrors = [Double?](repeating: nil, count: shapes.count)
-    guard y.count > 0, !differentiated.isEmpty else { return OpCheck(forward: forwardError, gradients: gradientErrors) }
-    let loss = tape.record { matmul(reshape(y, [1, y.count]), Tensor(shape: [y.count, 1], values: r)) }
-    tape.backward(loss)
-    let analytic = gradients?(tensors) ?? tensors.map(\.gradValues)
+    guard run.output.count == yRef.count, yRef.count > 0 else { return OpCheck(forward: forwardError, gradients: gradientErrors) }
+    let analytic = run.gradients
 
     for i in differentiated.sorted() {
         var x = x64
@@ -85,4 +74,28 @@ public func checkOp(
                 sourceLocation: sourceLocation)
     }
     return OpCheck(forward: forwardError, gradients: gradientErrors)
+}
+
+/// Runs `forward` on parameter tensors built from `inputs` (those in `wrt`, default
+/// all, get zeroed gradient slots) under a `Tape`, then backpropagates
+/// loss = sum(y * projection) (skipped when `projection` is nil or y is empty).
+/// Returns y and each input's gradient (`gradients` overrides how they are read).
+public func runOp(
+    shapes: [[Int]], inputs: [[Float]], wrt: [Int]? = nil, projection: [Float]?,
+    forward: ([Tensor]) -> Tensor, gradients: (([Tensor]) -> [[Float]?])? = nil
+) -> (output: [Float], gradients: [[Float]?]) {
+    let differentiated = Set(wrt ?? Array(shapes.indices))
+    let tensors: [Tensor] = shapes.indices.map { i in
+        let t = Tensor(shape: shapes[i], values: inputs[i])
+        if differentiated.contains(i) { t.attachGradient(Storage(count: t.count, zeroed: true), offset: 0) }
+        return t
+    }
+    let tape = Tape()
+    let y = tape.record { forward(tensors) }
+    guard let r = projection, r.count == y.count, y.count > 0, !differentiated.isEmpty else {
+        return (y.values, tensors.map { _ in nil })
+    }
+    let loss = tape.record { matmul(reshape(y, [1, y.count]), Tensor(shape: [y.count, 1], values: r)) }
+    tape.backward(loss)
+    return (y.values, gradients?(tensors) ?? tensors.map(\.gradValues))
 }
