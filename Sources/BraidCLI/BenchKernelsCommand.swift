@@ -120,8 +120,9 @@ struct BenchKernelsCommand: ParsableCommand {
     }
 
     /// Memory-bound kernels split over `threads` chunks with `parallelFor` (as the
-    /// ops do), against memcpy of the same bytes split the same way. Bytes count
-    /// every float read and written once (weights and statistics excluded).
+    /// ops do), against memcpy of an n-float buffer split the same way, timed
+    /// alternately with each kernel. Bytes count every float read and written once
+    /// (weights and statistics excluded): add 12n, the others 8n (= memcpy's).
     func benchMemory(threads: Int) -> [MemoryRow] {
         let n = elements, width = 256, rows = n / width
         let x = UnsafeMutablePointer<Float>.allocate(capacity: n), y = UnsafeMutablePointer<Float>.allocate(capacity: n)
@@ -132,21 +133,12 @@ struct BenchKernelsCommand: ParsableCommand {
         for i in 0..<n { x[i] = Float(i % 101) * 0.02 - 1; y[i] = Float(i % 37) * 0.05 - 0.9; out[i] = 0 }
         for j in 0..<width { w[j] = 1 + Float(j % 5) * 0.1; bias[j] = Float(j % 3) * 0.1 }
 
-        // memcpy of `bytes` total traffic: copies bytes / 2 (read + write)
-        func copyBody(_ floats: Int, from src: UnsafeMutablePointer<Float>) -> () -> Void {
-            { parallelFor(floats, grain: 1 << 16) { _, r in memcpy(out + r.lowerBound, src + r.lowerBound, r.count * 4) } }
-        }
+        // the yardstick: memcpy of one n-float buffer (8n bytes moved), split the same way
+        let copy: () -> Void = { parallelFor(n, grain: 1 << 16) { _, r in memcpy(out + r.lowerBound, x + r.lowerBound, r.count * 4) } }
         var rowsOut: [MemoryRow] = []
         func measure(_ name: String, bytes: Int, _ body: @escaping () -> Void) {
-            // memcpy moves bytes / 2 floats' worth each way; when the kernel touches
-            // 3 buffers (add), copy 1.5 buffers: x then the first half of y.
-            let copyFloats = bytes / 8
-            let copy: () -> Void = copyFloats <= n ? copyBody(copyFloats, from: x) : {
-                copyBody(n, from: x)()
-                parallelFor(copyFloats - n, grain: 1 << 16) { _, r in memcpy(out + r.lowerBound, y + r.lowerBound, r.count * 4) }
-            }
             let (tk, tc) = timeAlternating(body, copy)
-            let gk = Double(bytes) / tk / 1e9, gc = Double(bytes) / tc / 1e9
+            let gk = Double(bytes) / tk / 1e9, gc = Double(8 * n) / tc / 1e9
             rowsOut.append(MemoryRow(kernel: name, threads: threads, bytes: bytes, kernelGBps: gk, memcpyGBps: gc, ratio: gk / gc))
         }
         let rowGrain = Swift.max(1, (1 << 16) / width)
