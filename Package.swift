@@ -38,9 +38,11 @@ let package = Package(
         .target(name: "Model", dependencies: ["NN", "Data", "Schema", "Checkpoint"]),
         // Train / eval / calibrate / predict loops and reports.
         .target(name: "Training", dependencies: ["Model", "Optim", "Metrics", "Data", "Checkpoint"]),
+        // SPEC 5 request encoding and the tape-free scoring engine with request-level broadcasting.
+        .target(name: "Inference", dependencies: ["Model", "Metrics"]),
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
-            "Training", "Synthetic",
+            "Training", "Synthetic", "Inference",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "braid", dependencies: ["BraidCLI"]),
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Optim", "Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["BraidCLI", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
     ],
     // Swift 5 mode: kernels share raw buffers across worker threads by design.
     swiftLanguageModes: [.v5]
