@@ -1,0 +1,195 @@
+import ArgumentParser
+import Data
+import Foundation
+import Inference
+import Kernels
+import Metrics
+import Model
+import Schema
+
+/// `braid bench score`: latency and throughput of `InferenceEngine` on requests of one
+/// user x C candidates and on batches of many users, with and without request-level
+/// broadcasting, per fusion mode. Requests are built from the rows of a data CSV (users
+/// from one surface, candidates from every row) before timing; the timed region is
+/// `InferenceEngine.score` (model forward + calibration), not JSON encoding.
+struct BenchScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Scoring latency (p50/p90/p99/mean ms) and candidates/s with and without broadcasting.",
+        discussion: """
+            For each fusion mode (the config's, or --fusion), each C in --candidates and a \
+            batch of --batch-users users x --batch-candidates candidates, times --requests \
+            requests (after --warmup untimed ones), each a different user, first with \
+            broadcasting (user-side work once per user) and then without (every candidate \
+            with its own copy of the user). Prints a table and one JSON line per configuration.
+
+            Example: braid generate --out /tmp/gen --rows 20000 && \
+            braid bench score --config /tmp/gen/model.json --data /tmp/gen/test.csv --threads 1
+            """)
+
+    @Option(help: ArgumentHelp("model.json to build a randomly initialised model from.", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("A model directory to score with instead of --config (its fusion is fixed).", valueName: "dir"))
+    var model: String?
+
+    @Option(help: ArgumentHelp("CSV rows (SPEC 1.2) the users and candidates are taken from.", valueName: "file"))
+    var data: String
+
+    @Option(help: "Threads for Braid's loops and OpenBLAS.")
+    var threads = 1
+
+    @Option(help: ArgumentHelp("Comma-separated candidates per one-user request.", valueName: "list"))
+    var candidates = "1,10,100,1000"
+
+    @Option(help: ArgumentHelp("Fusion modes to run (comma-separated early, late, append); default: all three with --config, "
+                               + "the model's with --model.", valueName: "list"))
+    var fusion: String?
+
+    @Option(help: "Timed requests per configuration.")
+    var requests = 20
+
+    @Option(help: "Untimed warm-up requests per configuration.")
+    var warmup = 2
+
+    @Option(help: "Users per many-user batch (0: skip the batch rows).")
+    var batchUsers = 32
+
+    @Option(help: "Candidates per user in the many-user batch.")
+    var batchCandidates = 10
+
+    @Option(help: ArgumentHelp("Surface the users come from (default: the first surface with rows in --data).", valueName: "s"))
+    var surface: String?
+
+    @Flag(help: "Time only without broadcasting.")
+    var noBroadcast = false
+
+    @Option(help: "Seed of the random initialisation.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard (config == nil) != (model == nil) else { throw ValidationError("give exactly one of --config FILE or --model DIR") }
+        guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
+        guard requests >= 1, warmup >= 0 else { throw ValidationError("--requests must be >= 1 and --warmup >= 0") }
+        guard batchUsers >= 0, batchCandidates >= 1 else { throw ValidationError("--batch-users must be >= 0 and --batch-candidates >= 1") }
+        guard let list = candidateCounts, !list.isEmpty, list.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--candidates must be comma-separated positive integers, got '\(candidates)'")
+        }
+        if let fusion {
+            for name in fusion.split(separator: ",") where Fusion(rawValue: String(name)) == nil {
+                throw ValidationError("--fusion: unknown fusion '\(name)'; expected early, late or append (comma-separated)")
+            }
+            if model != nil { throw ValidationError("--fusion changes the architecture: use it with --config, not --model") }
+        }
+    }
+
+    var candidateCounts: [Int]? {
+        let parts = candidates.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return parts.contains(nil) ? nil : parts.map { $0! }
+    }
+
+    struct Row {
+        var fusion: String, shape: String, users: Int, candidatesPerUser: Int, broadcast: Bool
+        var p50: Double, p90: Double, p99: Double, mean: Double, candidatesPerSecond: Double
+    }
+
+    func run() throws {
+        Threads.set(threads)
+        var models: [(String, BraidModel)] = []
+        if let model {
+            let loaded = try BraidModel.load(directory: URL(fileURLWithPath: model))
+            models.append((loaded.config.model.sequence?.fusion.rawValue ?? "none", loaded))
+        } else {
+            let base = try ModelConfig(jsonData: try Foundation.Data(contentsOf: URL(fileURLWithPath: config!)))
+            let modes = fusion.map { $0.split(separator: ",").map { Fusion(rawValue: String($0))! } } ?? Fusion.allCases
+            for mode in modes {
+                var c = base
+                guard c.model.sequence != nil else {
+                    models.append(("none", BraidModel(config: c, seed: seed)))
+                    break
+                }
+                c.model.sequence!.fusion = mode
+                models.append((mode.rawValue, BraidModel(config: c, seed: seed)))
+            }
+        }
+        let schema = models[0].1.config.schema
+        let rows = try EncodedRows(file: URL(fileURLWithPath: data), config: models[0].1.config, 
+                               options: EncodeOptions(labels: false, fitDenseStats: model == nil))  // a fresh config has no dense_stats yet
+        let surfaceIndex: Int32
+        if let surface {
+            guard let s = schema.surfaceIndex(surface), models[0].1.config.surfacesIncluded.contains(surface) else {
+                throw ValidationError("--surface: \(surface) is not served by the model; expected one of \(models[0].1.config.surfacesIncluded)")
+            }
+            surfaceIndex = Int32(s)
+        } else {
+            guard let first = rows.surface.first(where: { models[0].1.config.surfacesIncluded.contains(schema.surfaces[Int($0)]) }) else {
+                throw ValidationError("\(data) has no rows of a surface the model serves (\(models[0].1.config.surfacesIncluded))")
+            }
+            surfaceIndex = first
+        }
+        let users = (0..<rows.count).filter { rows.surface[$0] == surfaceIndex }
+        guard !users.isEmpty, rows.count > 0 else { throw ValidationError("\(data) has no rows of surface \(schema.surfaces[Int(surfaceIndex)])") }
+        // request q: user users[q % |users|], C candidates from a stride through all rows
+        func request(_ q: Int, _ c: Int) -> (user: Int, candidates: [Int]) {
+            let start = (q * 7919) % rows.count
+            return (users[(q * 31) % users.count], (0..<c).map { (start + $0 * 13) % rows.count })
+        }
+        var shapes: [(String, Int, Int)] = candidateCounts!.map { ("1 user x \($0)", 1, $0) }
+        if batchUsers > 0 { shapes.append(("\(batchUsers) users x \(batchCandidates)", batchUsers, batchCandidates)) }
+        let stderr = FileHandle.standardError
+        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"
+        let banner = "bench score: \(rows.count) rows from \(data); users from \(schema.surfaces[Int(surfaceIndex)]); "
+            + "threads \(threads); OPENBLAS_CORETYPE=\(coretype)\n"
+        stderr.write(Foundation.Data(banner.utf8))
+        var results: [Row] = []
+        for (name, model) in models {
+            let engine = InferenceEngine(model: model, maxUniqueUsers: max(batchUsers, 1))
+            for (shape, u, c) in shapes {
+                let batches = (0..<(requests + warmup)).map { i in
+                    EncodedRequests(rows: rows, requests: (0..<u).map { request(i * u + $0, c) })
+                }
+                // both modes timed alternately on the same request, so drift in machine load hits both alike
+                let modes = noBroadcast ? [false] : [true, false]
+                var times = [[Double]](repeating: [], count: modes.count)
+                for (i, batch) in batches.enumerated() {
+                    for (m, broadcast) in modes.enumerated() {
+                        let t0 = DispatchTime.now().uptimeNanoseconds
+                        let scored = try engine.score(batch, broadcast: broadcast)
+                        let t1 = DispatchTime.now().uptimeNanoseconds
+                        precondition(scored.probabilities.count == u * c * scored.tasks.count)
+                        if i >= warmup { times[m].append(Double(t1 - t0) / 1e6) }
+                    }
+                }
+                for (m, broadcast) in modes.enumerated() {
+                    let sorted = times[m].sorted()
+                    func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
+                    let mean = sorted.reduce(0, +) / Double(sorted.count)
+                    let row = Row(fusion: name, shape: shape, users: u, candidatesPerUser: c, broadcast: broadcast,
+                                  p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), mean: mean,
+                                  candidatesPerSecond: Double(u * c) / (mean / 1000))
+                    results.append(row)
+                    stderr.write(Foundation.Data("  \(name) \(shape) broadcast=\(broadcast): p50 \(String(format: "%.3f", row.p50)) ms\n".utf8))
+                }
+            }
+        }
+        print("| fusion | request | broadcast | p50 ms | p90 ms | p99 ms | mean ms | candidates/s | speed-up |")
+        print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for row in results {
+            let other = results.first { $0.fusion == row.fusion && $0.shape == row.shape && $0.broadcast != row.broadcast }
+            let speedup = row.broadcast ? other.map { String(format: "%.1fx", $0.mean / row.mean) } ?? "" : ""
+            print("| \(row.fusion) | \(row.shape) | \(row.broadcast ? "yes" : "no") | \(String(format: "%.3f", row.p50)) | "
+                  + "\(String(format: "%.3f", row.p90)) | \(String(format: "%.3f", row.p99)) | \(String(format: "%.3f", row.mean)) | "
+                  + "\(grouped(Int(row.candidatesPerSecond.rounded()))) | \(speedup) |")
+        }
+        for row in results {
+            let json: JSONValue = .object([
+                ("bench", .string("score")), ("fusion", .string(row.fusion)), ("users", .integer(row.users)),
+                ("candidates_per_user", .integer(row.candidatesPerUser)), ("broadcast", .bool(row.broadcast)),
+                ("threads", .integer(threads)), ("requests", .integer(requests)),
+                ("p50_ms", .number(row.p50)), ("p90_ms", .number(row.p90)), ("p99_ms", .number(row.p99)),
+                ("mean_ms", .number(row.mean)), ("candidates_per_s", .number(row.candidatesPerSecond)),
+            ])
+            print(json.serialized())
+        }
+    }
+}
