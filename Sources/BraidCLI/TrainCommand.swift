@@ -1,6 +1,72 @@
 import ArgumentParser
+import Foundation
+import Training
 
+/// `braid train` (SPEC 6): the unified model, or with `--separate` one model per surface.
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "(not built yet)")
-    func run() throws { throw NotBuiltYet(command: "train") }
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train the unified model (or per-surface baselines), calibrate it per surface, write a model directory.",
+        discussion: """
+            Fits dense statistics on --train, trains with Adam (dense parameters) and sparse \
+            Adagrad (embedding rows) on seeded shuffled batches, evaluates --valid after every \
+            epoch (early stopping on its log loss, the best epoch's weights are kept), fits \
+            Platt calibration on --valid (SPEC 2.7) and writes RUN/model/ (with --separate: \
+            RUN/model/<surface>/) and RUN/metrics.json. Resumable checkpoints go to \
+            RUN/checkpoints/; after a kill, the same command with --resume continues and \
+            reaches the same result as an uninterrupted run.
+
+            Example: braid train --config data/model.json --train data/train.csv \
+            --valid data/valid.csv --out runs/unified
+            """)
+
+    @Option(help: ArgumentHelp("Model config (SPEC 2.8).", valueName: "model.json")) var config: String
+    @Option(help: ArgumentHelp("Training CSV (SPEC 1.2).", valueName: "file")) var train: String
+    @Option(help: ArgumentHelp("Validation CSV: metrics, early stopping, calibration.", valueName: "file")) var valid: String
+    @Option(help: ArgumentHelp("Run directory (must not hold a model yet).", valueName: "run")) var out: String
+    @Option(help: "Epochs.") var epochs = 3
+    @Option(name: .customLong("batch-size"), help: "Examples per step.") var batchSize = 512
+    @Option(help: "Adam learning rate (dense parameters).") var lr: Float = 1e-3
+    @Option(name: .customLong("emb-lr"), help: "Sparse Adagrad learning rate (embedding tables).") var embLr: Float = 0.02
+    @Option(help: "Threads for Braid's loops and OpenBLAS.") var threads = 2
+    @Option(help: "Seed of initialisation and shuffling.") var seed: UInt64 = 0
+    @Option(help: "Early stopping: epochs without improvement of the validation log loss before stopping (0: off).") var patience = 1
+    @Option(name: .customLong("checkpoint-every"), help: "Steps between resumable checkpoints (0: epoch ends only).") var checkpointEvery = 200
+    @Option(help: "Calibration mode, overriding model.calibration_mode: surface or global.") var calibration: String?
+    @Flag(help: "Train one model per surface on that surface's rows only (the baseline).") var separate = false
+    @Flag(help: "Continue from the newest checkpoint in RUN/checkpoints.") var resume = false
+    @Flag(name: .customLong("skip-bad-rows"), help: "Skip and count malformed rows instead of stopping at the first.") var skipBadRows = false
+    @Flag(help: "No progress line.") var quiet = false
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs is \(epochs); expected at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size is \(batchSize); expected at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads is \(threads); expected at least 1") }
+        guard lr > 0, embLr > 0 else { throw ValidationError("--lr and --emb-lr must be positive; got \(lr) and \(embLr)") }
+        if let c = calibration, c != "surface" && c != "global" {
+            throw ValidationError("--calibration is \(c); expected surface or global")
+        }
+    }
+
+    func run() throws {
+        var options = TrainingOptions()
+        options.epochs = epochs; options.batchSize = batchSize; options.learningRate = lr
+        options.embeddingLearningRate = embLr; options.threads = threads; options.seed = seed
+        options.patience = patience; options.checkpointEvery = checkpointEvery
+        options.calibrationMode = calibration; options.progress = !quiet
+        var job = TrainRun(config: URL(fileURLWithPath: config), trainFile: URL(fileURLWithPath: train),
+                           validFile: URL(fileURLWithPath: valid), out: URL(fileURLWithPath: out), options: options)
+        job.separate = separate; job.resume = resume; job.skipBadRows = skipBadRows
+        try runReportingErrors { try job.run() }
+    }
+}
+
+/// Runs `body`, turning input and config errors into `error: ...` on stderr and exit 1.
+func runReportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CustomStringConvertible where !(error is ExitCode) {
+        FileHandle.standardError.write("error: \(error.description)\n".data(using: .utf8)!)
+        throw ExitCode.failure
+    }
 }

@@ -51,25 +51,24 @@ import Foundation
     for i in 0..<count { dx[i] += out[i] > 0 ? dout[i] : 0 }
 }
 
-@usableFromInline let geluC: Float = 0.7978845608028654  // sqrt(2 / pi)
-
-/// GELU (tanh approximation): out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+/// GELU (tanh approximation): out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+/// vectorised (FastMath.swift; naive twin: `naiveGelu`).
 @inlinable public func geluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count {
-        let v = x[i]
-        let t = tanhf(geluC * (v + 0.044715 * v * v * v))
-        out[i] = 0.5 * v * (1 + t)
+    var i = 0
+    while i + 8 <= count { store8(simdGelu(load8(x + i)), out + i); i += 8 }
+    if i < count {
+        let v = simdGelu(tail8(x + i, count - i))
+        for j in 0..<(count - i) { out[i + j] = v[j] }
     }
 }
 
 /// GELU backward: dx += dout * gelu'(x)
 @inlinable public func geluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count {
-        let v = x[i]
-        let u = geluC * (v + 0.044715 * v * v * v)
-        let t = tanhf(u)
-        let du = geluC * (1 + 3 * 0.044715 * v * v)
-        dx[i] += dout[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+    var i = 0
+    while i + 8 <= count { store8(load8(dx + i).addingProduct(load8(dout + i), simdGeluDerivative(load8(x + i))), dx + i); i += 8 }
+    if i < count {
+        let d = simdGeluDerivative(tail8(x + i, count - i))
+        for j in 0..<(count - i) { dx[i + j] += dout[i + j] * d[j] }
     }
 }
 

@@ -1,0 +1,60 @@
+// Vectorised transcendental functions. Swift calls libm once per lane for
+// exp/tanh (PERF-NOTES: scalar calls dominate GELU), so these use SIMD8 with the
+// classic range reduction exp(x) = 2^n exp(r), |r| <= ln2/2, and a degree-6
+// polynomial: relative error below 2e-7 over the clamped range [-87.3, 88.3].
+
+@usableFromInline let expMagic: Float = 12_582_912  // 1.5 * 2^23: float rounding to an integer
+
+/// e^x per lane (x clamped to [-87.3, 88.3], so the result is a finite normal float).
+@inlinable @inline(__always)
+public func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let x = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
+    let t = SIMD8<Float>(repeating: expMagic).addingProduct(x, SIMD8(repeating: 1.442_695_04))  // x log2(e) + magic
+    let n = t - SIMD8(repeating: expMagic)
+    var r = x.addingProduct(n, SIMD8(repeating: -0.693_145_752))
+    r = r.addingProduct(n, SIMD8(repeating: -1.428_606_8e-06))
+    var p = SIMD8<Float>(repeating: 1.0 / 720)
+    p = SIMD8(repeating: 1.0 / 120).addingProduct(p, r)
+    p = SIMD8(repeating: 1.0 / 24).addingProduct(p, r)
+    p = SIMD8(repeating: 1.0 / 6).addingProduct(p, r)
+    p = SIMD8(repeating: 0.5).addingProduct(p, r)
+    p = SIMD8(repeating: 1).addingProduct(p, r)
+    p = SIMD8(repeating: 1).addingProduct(p, r)
+    let ni = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- SIMD8<UInt32>(repeating: expMagic.bitPattern)  // n as a two's-complement integer
+    let scale = unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
+    return p * scale
+}
+
+@usableFromInline let geluK: Float = 0.7978845608028654  // sqrt(2 / pi)
+
+/// GELU (tanh approximation) via gelu(x) = x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3),
+/// since 0.5 (1 + tanh u) = sigmoid(2u).
+@inlinable @inline(__always)
+public func simdGelu(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let u = geluK * x * SIMD8(repeating: 1).addingProduct(SIMD8(repeating: 0.044715) * x, x)
+    return x / (1 + simdExp(-2 * u))
+}
+
+/// d gelu / dx = s + 2 x s (1 - s) du/dx, s = sigmoid(2u), du/dx = sqrt(2/pi)(1 + 3 0.044715 x^2).
+@inlinable @inline(__always)
+public func simdGeluDerivative(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let x2 = x * x
+    let u = geluK * x * SIMD8(repeating: 1).addingProduct(SIMD8(repeating: 0.044715), x2)
+    let s = 1 / (1 + simdExp(-2 * u))
+    let du = geluK * SIMD8(repeating: 1).addingProduct(SIMD8(repeating: 3 * 0.044715), x2)
+    return s + 2 * x * s * (1 - s) * du
+}
+
+@inlinable @inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inlinable @inline(__always)
+func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
+
+/// The last `count % 8` elements of a lane-wise loop, through a padded SIMD8.
+@inlinable @inline(__always)
+func tail8(_ p: UnsafePointer<Float>, _ n: Int) -> SIMD8<Float> {
+    var v = SIMD8<Float>(repeating: 0)
+    for i in 0..<n { v[i] = p[i] }
+    return v
+}

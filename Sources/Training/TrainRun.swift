@@ -1,0 +1,101 @@
+import Checkpoint
+import Data
+import Foundation
+import Metrics
+import Model
+import Schema
+
+/// `braid train` end to end: encode (fitting dense stats on the training file),
+/// train, calibrate on the validation split (SPEC 2.7), write RUN/model (a model
+/// dir; with `separate`, RUN/model/<surface>/ per surface) and RUN/metrics.json.
+public struct TrainRun {
+    public var config: URL
+    public var trainFile: URL
+    public var validFile: URL
+    public var out: URL
+    public var options: TrainingOptions
+    public var separate = false
+    public var resume = false
+    public var skipBadRows = false
+
+    public init(config: URL, trainFile: URL, validFile: URL, out: URL, options: TrainingOptions) {
+        self.config = config; self.trainFile = trainFile; self.validFile = validFile; self.out = out; self.options = options
+    }
+
+    /// The model directories written (one, or one per surface).
+    @discardableResult
+    public func run() throws -> [URL] {
+        let base = try ModelConfig.load(from: config)
+        let modelRoot = out.appendingPathComponent("model")
+        if FileManager.default.fileExists(atPath: modelRoot.path) {
+            throw CheckpointError("\(modelRoot.path) already exists; a model directory is written once and never overwritten (SPEC 3): choose a new --out")
+        }
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        var written: [URL] = []
+        var metrics: [(String, JSONValue)] = []
+        if separate {
+            for s in base.schema.surfaces where base.surfacesIncluded.contains(s) {
+                log("=== surface \(s) (separate model)")
+                let cfg = try surfaceConfig(base, surface: s)
+                let (dir, json) = try trainOne(cfg, only: [s], modelDir: modelRoot.appendingPathComponent(s),
+                                               checkpoints: out.appendingPathComponent("checkpoints").appendingPathComponent(s), label: s)
+                written.append(dir)
+                metrics.append((s, json))
+            }
+        } else {
+            let (dir, json) = try trainOne(base, only: nil, modelDir: modelRoot, checkpoints: out.appendingPathComponent("checkpoints"), label: "train")
+            written.append(dir)
+            metrics = [("unified", json)]
+        }
+        let doc = separate ? JSONValue.object(metrics) : metrics[0].1
+        try writeFileAtomically(out.appendingPathComponent("metrics.json"), (doc.serialized(indent: 1) + "\n").data(using: .utf8)!)
+        log("wrote \(written.map(\.path).joined(separator: ", ")) and \(out.appendingPathComponent("metrics.json").path)")
+        return written
+    }
+
+    private func trainOne(_ base: ModelConfig, only: Set<String>?, modelDir: URL, checkpoints: URL, label: String) throws -> (URL, JSONValue) {
+        var config = base
+        if let mode = options.calibrationMode { config.model.calibrationMode = mode }
+        let started = Date()
+        let train = try EncodedRows(file: trainFile, config: config, options: EncodeOptions(labels: true, skipBadRows: skipBadRows, fitDenseStats: true, onlySurfaces: only))
+        reportSkipped(train, file: trainFile)
+        config.denseStats = train.denseStats
+        let valid = try EncodedRows(file: validFile, config: config, options: EncodeOptions(labels: true, skipBadRows: skipBadRows, onlySurfaces: only))
+        reportSkipped(valid, file: validFile)
+        log("\(label): \(train.count) training rows, \(valid.count) validation rows (encoded in \(formatDuration(Date().timeIntervalSince(started))))")
+        let trainer = Trainer(config: config, train: train, valid: valid, options: options, checkpoints: checkpoints, label: label)
+        let result = try trainer.run(resume: resume)
+        config.calibration = fitCalibration(result.validLogits, rows: valid, surfaces: config.surfacesIncluded, mode: config.model.calibrationMode)
+        try result.model.save(directory: modelDir, config: config)
+        let probs = result.validLogits.probabilities(surface: valid.surface, schema: config.schema, calibration: config.calibration)
+        let report = metricsReport(probabilities: probs, rows: valid, surfaces: config.surfacesIncluded)
+        let history = JSONValue.array(result.history.map { e in
+            .object([("epoch", .integer(e.epoch)), ("train_loss", .number(e.trainLoss)),
+                     ("valid_logloss", .number(e.validLogloss)), ("rows_per_s", .number(e.rowsPerSecond))])
+        })
+        return (modelDir, .object([("best_epoch", .integer(result.bestEpoch)), ("history", history), ("valid_calibrated", report.json)]))
+    }
+
+    private func reportSkipped(_ rows: EncodedRows, file: URL) {
+        guard rows.skippedRows > 0 else { return }
+        log("\(file.path): skipped \(rows.skippedRows) bad rows (--skip-bad-rows); first errors:")
+        for e in rows.errors { log("  \(e)") }
+    }
+}
+
+/// The same architecture for surface s alone (the `--separate` baseline, as the
+/// reference's `surface_config`): schema restricted to s, features absent on s
+/// dropped, features exclusive to s kept exclusive, no calibration or dense stats yet.
+public func surfaceConfig(_ config: ModelConfig, surface s: String) throws -> ModelConfig {
+    let schema = config.schema
+    let keep: ([String]?) -> [String]? = { $0 == [s] ? [s] : nil }
+    var categorical: [CategoricalFeature] = [], dense: [DenseFeature] = []
+    for (i, f) in schema.categorical.enumerated() where schema.exists(categorical: i, on: s) {
+        var g = f; g.surfaces = keep(f.surfaces); categorical.append(g)
+    }
+    for (i, f) in schema.dense.enumerated() where schema.exists(dense: i, on: s) {
+        var g = f; g.surfaces = keep(f.surfaces); dense.append(g)
+    }
+    let restricted = try Schema(surfaces: [s], tasks: [s: schema.tasks[s] ?? []], categorical: categorical, dense: dense, sequence: schema.sequence)
+    return ModelConfig(schema: restricted, model: config.model, denseStats: [:], calibration: [:], surfacesIncluded: [s])
+}

@@ -1,1 +1,0 @@
-// Training module: contents land with their issue.
