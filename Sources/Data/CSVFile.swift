@@ -21,9 +21,14 @@ public final class CSVFile {
     public private(set) var columnIndex: [String: Int] = [:]
 
     private let buffer: UnsafeMutableRawBufferPointer
-    private var position: Int
-    /// 1-based line number of `position`.
-    private var line = 1
+    /// false when `buffer` belongs to someone else (a mapped file, or the reader a segment came from).
+    private let ownsBuffer: Bool
+    /// Scanning stops at the first record starting at or after this offset (a segment's end).
+    private let stopAt: Int
+    /// Offset of the next byte to scan.
+    private(set) var position: Int
+    /// 1-based line number of `position` (relative to the segment start for a segment reader).
+    private(set) var line = 1
     /// Start offset and length of each field of the current record; `fieldCount` used, `fieldCapacity` allocated.
     private var fieldStarts = UnsafeMutablePointer<Int>.allocate(capacity: 64)
     private var fieldLengths = UnsafeMutablePointer<Int>.allocate(capacity: 64)
@@ -48,10 +53,46 @@ public final class CSVFile {
         self.path = path
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
         bytes.copyBytes(to: buffer)
+        ownsBuffer = true
         let count = bytes.count
         position = 0
         bufferCount = count
-        try validateUTF8()
+        stopAt = count
+        if let bad = Self.firstInvalidUTF8(UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)), from: 0, to: count) {
+            throw Self.utf8Error(UnsafePointer(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)), at: bad, path: path)
+        }
+        try readHeader()
+    }
+
+    /// Reads the header of `count` bytes at `base` that the caller keeps alive and writable
+    /// (a private file mapping) and has checked with `firstInvalidUTF8`.
+    init(mapped base: UnsafeMutableRawPointer, count: Int, path: String) throws {
+        self.path = path
+        buffer = UnsafeMutableRawBufferPointer(start: base, count: count)
+        ownsBuffer = false
+        position = 0
+        bufferCount = count
+        stopAt = count
+        try readHeader()
+    }
+
+    /// A reader of the records starting in `start ..< stop` (`start` at a line start) of the
+    /// same bytes as `header`, with its header; line numbers count from 1 at `start`.
+    /// The last record may run past `stop`; `position` then tells where the next one starts.
+    init(segmentOf header: CSVFile, start: Int, stop: Int) {
+        path = header.path
+        buffer = header.buffer
+        ownsBuffer = false
+        position = start
+        bufferCount = header.bufferCount
+        stopAt = stop
+        self.header = header.header
+        headerLine = header.headerLine
+        columnIndex = header.columnIndex
+    }
+
+    private func readHeader() throws {
+        let count = bufferCount
         if count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF { position = 3 }
         guard let start = try scanRecord() else {
             throw InputError(file: path, line: 1, message: "empty file; expected a header row")
@@ -72,7 +113,7 @@ public final class CSVFile {
     private let bufferCount: Int
 
     deinit {
-        buffer.deallocate()
+        if ownsBuffer { buffer.deallocate() }
         fieldStarts.deallocate()
         fieldLengths.deallocate()
     }
@@ -122,6 +163,7 @@ public final class CSVFile {
     /// Scans one record into `fieldStarts`/`fieldLengths`, skipping blank lines; returns its line.
     private func scanRecord() throws -> Int? {
         fieldCount = 0
+        if position >= stopAt { return nil }
         let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let end = bufferCount
         var i = position
@@ -210,12 +252,10 @@ public final class CSVFile {
         position = i
     }
 
-    /// Throws at the first byte that does not start a valid UTF-8 sequence (the reference
-    /// decodes the whole file first; its line counts LF only).
-    private func validateUTF8() throws {
-        let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        let end = bufferCount
-        var i = 0
+    /// The offset of the first byte in `from ..< to` of `bytes` that does not start a valid
+    /// UTF-8 sequence, or nil (a sequence may not run past `to`).
+    static func firstInvalidUTF8(_ bytes: UnsafePointer<UInt8>, from: Int, to end: Int) -> Int? {
+        var i = from
         while i < end {
             // ASCII fast path, 8 bytes at a time
             while i + 8 <= end && UnsafeRawPointer(bytes + i).loadUnaligned(as: UInt64.self) & 0x8080_8080_8080_8080 == 0 { i += 8 }
@@ -239,14 +279,19 @@ public final class CSVFile {
                 valid = bytes[i + 1] >= low && bytes[i + 1] <= high
                 for k in 2..<max(2, length) where valid { valid = bytes[i + k] >= 0x80 && bytes[i + k] <= 0xBF }
             }
-            if !valid {
-                var lineNumber = 1
-                for k in 0..<i where bytes[k] == 0x0A { lineNumber += 1 }
-                throw InputError(file: path, line: lineNumber,
-                                 message: "invalid UTF-8 byte 0x\(String(lead, radix: 16, uppercase: false).leftPadded(to: 2)); expected UTF-8 text")
-            }
+            if !valid { return i }
             i += length
         }
+        return nil
+    }
+
+    /// The error for an invalid UTF-8 byte at `offset` (the reference decodes the whole file
+    /// first; its line counts LF only).
+    static func utf8Error(_ bytes: UnsafePointer<UInt8>, at offset: Int, path: String) -> InputError {
+        var lineNumber = 1
+        for k in 0..<offset where bytes[k] == 0x0A { lineNumber += 1 }
+        return InputError(file: path, line: lineNumber,
+                          message: "invalid UTF-8 byte 0x\(String(bytes[offset], radix: 16, uppercase: false).leftPadded(to: 2)); expected UTF-8 text")
     }
 }
 

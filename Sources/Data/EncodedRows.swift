@@ -59,11 +59,27 @@ public struct EncodedRows: Sendable {
 
     /// Encodes every remaining record of `csv`.
     public init(csv: CSVFile, config: ModelConfig, options: EncodeOptions = EncodeOptions()) throws {
+        var rawDense: [Double] = []
+        try self.init(encoding: csv, config: config, options: options, rawDense: &rawDense)
+        if options.fitDenseStats {
+            for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
+                var values: [Double] = []
+                for n in 0..<count where !rawDense[n * schema.dense.count + j].isNaN {
+                    values.append(rawDense[n * schema.dense.count + j])
+                }
+                denseStats[feature.name] = fitDenseStats(values: values)
+            }
+        }
+        dense = try transformDense(rawDense)
+    }
+
+    /// Encodes every remaining record of `csv` but leaves `dense` empty: the untransformed
+    /// values go to `rawDense` [N, nDense] (NaN = missing). `options.fitDenseStats` is ignored.
+    init(encoding csv: CSVFile, config: ModelConfig, options: EncodeOptions, rawDense: inout [Double]) throws {
         schema = config.schema
         denseStats = config.denseStats
         categorical = config.schema.categorical.map { FeatureIDs(ids: [], offsets: $0.multi == nil ? nil : [0]) }
         var encoder = try RowEncoder(csv: csv, config: config, labels: options.labels)
-        var rawDense: [Double] = []
         while true {
             let line: Int
             do {
@@ -80,16 +96,6 @@ public struct EncodedRows: Sendable {
                 if errors.count < Self.keptErrors { errors.append(error) }
             }
         }
-        if options.fitDenseStats {
-            for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
-                var values: [Double] = []
-                for n in 0..<count where !rawDense[n * schema.dense.count + j].isNaN {
-                    values.append(rawDense[n * schema.dense.count + j])
-                }
-                denseStats[feature.name] = fitDenseStats(values: values)
-            }
-        }
-        dense = try transformDense(rawDense)
     }
 
     /// SPEC 1.4 transforms in float64, stored float32, missing (NaN) -> 0.

@@ -1,0 +1,70 @@
+/// SplitMix64 (Steele, Lea and Flood 2014): a 64-bit state advanced by the golden-ratio
+/// constant and finalised by two xor-shift-multiply rounds. Deterministic for a seed on every
+/// platform; used here instead of `shuffle(using:)`, whose algorithm the standard library
+/// does not promise to keep.
+struct ShuffleGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A uniform integer in `0 ..< bound` (Lemire's multiply-shift with rejection, no modulo bias).
+    mutating func next(below bound: UInt64) -> UInt64 {
+        var product = next().multipliedFullWidth(by: bound)
+        if product.low < bound {
+            let threshold = (0 &- bound) % bound
+            while product.low < threshold { product = next().multipliedFullWidth(by: bound) }
+        }
+        return product.high
+    }
+}
+
+/// An epoch's training plan over N rows whose surfaces are `surface` [N] (indices into
+/// `schema.surfaces`): a seeded permutation of `0 ..< N`, cut in order into batches of
+/// `batchSize` rows (the last one smaller), each batch stably sorted by surface so that every
+/// surface's rows are contiguous (the model runs each surface's tower on one slice).
+///
+/// The permutation is a Fisher-Yates shuffle driven by SplitMix64 seeded with
+/// `seed ^ (0x9E3779B97F4A7C15 * (epoch + 1))`, so it depends only on (seed, epoch, N) and
+/// differs between epochs. Within a batch, rows of one surface keep their shuffled order.
+public func shuffledBatches(surface: [Int32], batchSize: Int, seed: UInt64, epoch: Int) -> [[Int]] {
+    precondition(batchSize >= 1, "batchSize must be >= 1, got \(batchSize)")
+    precondition(surface.allSatisfy { $0 >= 0 }, "surface indices must be >= 0")
+    let n = surface.count
+    var order = Array(0..<n)
+    var generator = ShuffleGenerator(seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(epoch) &+ 1)))
+    if n > 1 {
+        for i in stride(from: n - 1, to: 0, by: -1) {
+            let j = Int(generator.next(below: UInt64(i + 1)))
+            order.swapAt(i, j)
+        }
+    }
+    let surfaceCount = Int(surface.max() ?? 0) + 1
+    var counts = [Int](repeating: 0, count: surfaceCount + 1)
+    var batches: [[Int]] = []
+    batches.reserveCapacity((n + batchSize - 1) / batchSize)
+    var start = 0
+    while start < n {
+        let end = min(start + batchSize, n)
+        // Stable counting sort of order[start ..< end] by surface.
+        for s in counts.indices { counts[s] = 0 }
+        for k in start..<end { counts[Int(surface[order[k]]) + 1] += 1 }
+        for s in 1...surfaceCount { counts[s] += counts[s - 1] }
+        var batch = [Int](repeating: 0, count: end - start)
+        for k in start..<end {
+            let s = Int(surface[order[k]])
+            batch[counts[s]] = order[k]
+            counts[s] += 1
+        }
+        batches.append(batch)
+        start = end
+    }
+    return batches
+}
