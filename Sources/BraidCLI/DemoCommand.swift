@@ -1,6 +1,176 @@
 import ArgumentParser
+import Data
+import Foundation
+import Kernels
+import Metrics
+import Model
+import Schema
+import Synthetic
+import Training
 
+/// `braid demo`: Braid's main job end to end on built-in synthetic data.
 struct DemoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "(not built yet)")
-    func run() throws { throw NotBuiltYet(command: "demo") }
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Generate data, train the unified model and per-surface baselines, calibrate, compare, export, report.",
+        discussion: """
+            1. braid generate (three surfaces with ground-truth probabilities) into OUT/data;
+            2. braid train (unified) into OUT/runs/unified and --separate into OUT/runs/separate;
+            3. calibrates the unified model per surface (stored) and globally (the baseline);
+            4. evaluates everything on OUT/data/test.csv and prints one table per surface and
+               task: unified (surface calibration), unified (global calibration), separate
+               models and the oracle (the true probabilities);
+            5. exports each surface (OUT/exports/<surface>) and checks it scores its surface
+               exactly as the unified model;
+            6. writes OUT/report.html (loss curves, AUC per surface, reliability diagrams;
+               open it in any browser, no network needed) and OUT/summary.json.
+            """)
+
+    @Option(help: ArgumentHelp("Output folder (must not hold a previous demo's runs).", valueName: "dir")) var out = "braid-demo"
+    @Option(help: "Rows of synthetic data (train/valid/test 80/10/10).") var rows = 60_000
+    @Option(help: "Training epochs (early stopping may end sooner).") var epochs = 2
+    @Option(help: "Threads.") var threads = 2
+    @Option(help: "Seed of the data and of training.") var seed: UInt64 = 0
+    @Flag(help: "No progress lines.") var quiet = false
+
+    func run() throws {
+        try runReportingErrors { try runDemo() }
+    }
+
+    private func runDemo() throws {
+        let started = Date()
+        let root = URL(fileURLWithPath: out)
+        let dataDir = root.appendingPathComponent("data"), runs = root.appendingPathComponent("runs")
+        if FileManager.default.fileExists(atPath: runs.path) {
+            throw ValidationError("\(runs.path) already exists; the demo writes new model directories: choose a new --out or remove \(root.path)")
+        }
+        log("== 1/6 generating \(rows) rows into \(dataDir.path)")
+        let report = try SyntheticGenerator(configuration: SyntheticConfiguration(rows: rows, seed: seed)).write(to: dataDir.path)
+        _ = report
+        let configURL = dataDir.appendingPathComponent("model.json")
+        let train = dataDir.appendingPathComponent("train.csv"), valid = dataDir.appendingPathComponent("valid.csv")
+        let test = dataDir.appendingPathComponent("test.csv")
+        var options = TrainingOptions()
+        options.epochs = epochs; options.threads = threads; options.seed = seed; options.progress = !quiet
+        log("== 2/6 training the unified model")
+        let unifiedRun = try TrainRun(config: configURL, trainFile: train, validFile: valid, out: runs.appendingPathComponent("unified"), options: options).run()
+        log("== 2/6 training one model per surface (--separate)")
+        var separateJob = TrainRun(config: configURL, trainFile: train, validFile: valid, out: runs.appendingPathComponent("separate"), options: options)
+        separateJob.separate = true
+        let separateRun = try separateJob.run()
+
+        log("== 3/6 calibrating per surface and globally")
+        Threads.set(threads)
+        let unified = try BraidModel.load(directory: unifiedRun[0].directory)
+        let config = unified.config
+        let validRows = try EncodedRows(file: valid, config: config)
+        let globalCalibration = fitCalibration(predictLogits(unified, rows: validRows), rows: validRows, surfaces: config.surfacesIncluded, mode: "global")
+        let testRows = try EncodedRows(file: test, config: config)
+        let testLogits = predictLogits(unified, rows: testRows)
+        let pSurface = testLogits.probabilities(surface: testRows.surface, schema: config.schema, calibration: config.calibration)
+        let pGlobal = testLogits.probabilities(surface: testRows.surface, schema: config.schema, calibration: globalCalibration)
+        let surfaceReport = metricsReport(probabilities: pSurface, rows: testRows, surfaces: config.surfacesIncluded)
+        let globalReport = metricsReport(probabilities: pGlobal, rows: testRows, surfaces: config.surfacesIncluded)
+
+        log("== 4/6 evaluating on \(test.path)")
+        let separateModels = try separateRun.map { try BraidModel.load(directory: $0.directory) }
+        let separateReport = try scoreFile(models: separateModels, data: test, labels: true).report
+
+        log("== 5/6 exporting each surface")
+        let exportsDir = root.appendingPathComponent("exports")
+        try FileManager.default.createDirectory(at: exportsDir, withIntermediateDirectories: true)
+        let unifiedParameters = parameterCount(parameterLayout(config))
+        var exportRows: [[String]] = [["model", "parameters", "bytes", "max |logit diff| vs unified on its rows"]]
+        exportRows.append(["unified", "\(unifiedParameters)", "\(directorySize(unifiedRun[0].directory))", "-"])
+        for s in config.surfacesIncluded {
+            let (exportConfig, store) = try exportSurface(unified, surface: s)
+            let exported = BraidModel(config: exportConfig, parameters: store)
+            let dir = exportsDir.appendingPathComponent(s)
+            try exported.save(directory: dir)
+            let mine = try EncodedRows(file: test, config: exportConfig, options: EncodeOptions(onlySurfaces: [s]))
+            let a = predictLogits(exported, rows: mine)
+            let fromUnified = try EncodedRows(file: test, config: config, options: EncodeOptions(onlySurfaces: [s]))
+            let b = predictLogits(unified, rows: fromUnified)
+            var diff = 0.0
+            for (x, y) in zip(a.logits, b.logits) where !x.isNaN || !y.isNaN { diff = max(diff, abs(x - y)) }
+            exportRows.append([s, "\(parameterCount(parameterLayout(exportConfig)))", "\(directorySize(dir))", String(format: "%.2g", diff)])
+        }
+
+        log("== 6/6 results (test split, calibrated)")
+        var html = HTMLReport(title: "Braid demo: one unified model vs one model per surface")
+        html.paragraph("\(rows) synthetic rows (seed \(seed)), \(epochs) epochs, \(threads) threads; data in \(dataDir.path). Oracle = the true probabilities the data was drawn from.")
+        var summary: [(String, JSONValue)] = []
+        for (s, tasks) in surfaceReport.surfaces {
+            for (t, _) in tasks {
+                func m(_ r: MetricsReport) -> MetricSet? { r.surfaces.first { $0.surface == s }?.tasks.first { $0.task == t }?.metrics }
+                let u = m(surfaceReport), g = m(globalReport), sep = m(separateReport)
+                var table: [[String]] = [["\(s) / \(t)", "AUC", "log loss", "NE", "calibration", "ECE"]]
+                func row(_ name: String, _ x: MetricSet?) -> [String] {
+                    [name, fmt4(x?.auc), fmt4(x?.logloss), fmt4(x?.ne), fmt4(x?.calibrationRatio), fmt4(x?.ece)]
+                }
+                table.append(row("unified, surface calibration", u))
+                table.append(row("unified, global calibration", g))
+                table.append(row("separate models", sep))
+                table.append(["oracle", fmt4(u?.oracleAUC), fmt4(u?.oracleLogloss), "", "", ""])
+                print(textTable(table) + "\n")
+                html.heading("\(s) / \(t) (n = \(u?.count ?? 0))")
+                html.table(table)
+                summary.append(("\(s)/\(t)", .object([
+                    ("unified_surface", u?.json ?? .null), ("unified_global", g?.json ?? .null), ("separate", sep?.json ?? .null),
+                ])))
+            }
+        }
+        print(textTable(exportRows))
+        html.heading("Surface exports")
+        html.table(exportRows)
+
+        html.heading("Training curves")
+        var curves: [(name: String, points: [(Double, Double)])] = []
+        curves.append(("unified train loss", unifiedRun[0].history.map { (Double($0.epoch), $0.trainLoss) }))
+        curves.append(("unified valid log loss", unifiedRun[0].history.map { (Double($0.epoch), $0.validLogloss) }))
+        for r in separateRun { curves.append(("\(r.surface ?? "") valid log loss", r.history.map { (Double($0.epoch), $0.validLogloss) })) }
+        html.lineChart(title: "Loss per epoch", xLabel: "epoch", yLabel: "log loss", series: curves)
+
+        let clickSurfaces = surfaceReport.surfaces.map(\.surface)
+        func auc(_ r: MetricsReport, _ task: String) -> [Double?] {
+            clickSurfaces.map { s in r.surfaces.first { $0.surface == s }?.tasks.first { $0.task == task }?.metrics.auc }
+        }
+        html.barChart(title: "Test AUC (click) per surface", yLabel: "AUC", categories: clickSurfaces,
+                      series: [("unified", auc(surfaceReport, "click")), ("separate", auc(separateReport, "click")),
+                               ("oracle", clickSurfaces.map { s in surfaceReport.surfaces.first { $0.surface == s }?.tasks.first { $0.task == "click" }?.metrics.oracleAUC })],
+                      yRange: (0.5, 1.0))
+        html.heading("Reliability (click, test split)")
+        let T = config.schema.allTasks.count, click = config.schema.allTasks.firstIndex(of: "click") ?? 0
+        for (si, s) in config.schema.surfaces.enumerated() where config.surfacesIncluded.contains(s) {
+            var ps: [Double] = [], pg: [Double] = [], ys: [Double] = []
+            for n in 0..<testRows.count where Int(testRows.surface[n]) == si && testRows.labels[n * T + click] >= 0 && !pSurface[n * T + click].isNaN {
+                ps.append(pSurface[n * T + click]); pg.append(pGlobal[n * T + click]); ys.append(Double(testRows.labels[n * T + click]))
+            }
+            html.reliabilityDiagram(title: "\(s): calibration per surface vs global",
+                                    series: [("surface calibration", reliabilityPoints(probabilities: ps, labels: ys)),
+                                             ("global calibration", reliabilityPoints(probabilities: pg, labels: ys))])
+        }
+        try writeFileAtomically(root.appendingPathComponent("report.html"), html.html.data(using: .utf8)!)
+        try writeFileAtomically(root.appendingPathComponent("summary.json"), (JSONValue.object(summary).serialized(indent: 1) + "\n").data(using: .utf8)!)
+        log("wrote \(root.appendingPathComponent("report.html").path) and summary.json in \(formatDuration(Date().timeIntervalSince(started)))")
+    }
+}
+
+func fmt4(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "-" }
+
+/// A plain-text table with aligned columns; the first row is the header.
+func textTable(_ rows: [[String]]) -> String {
+    guard let first = rows.first else { return "" }
+    var widths = first.map(\.count)
+    for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+    return rows.enumerated().map { k, r in
+        let line = r.enumerated().map { i, c in i == 0 ? pad(c, widths[i], left: true) : pad(c, widths[i]) }.joined(separator: "  ")
+        return k == 0 ? line + "\n" + String(repeating: "-", count: line.count) : line
+    }.joined(separator: "\n")
+}
+
+/// Total bytes of the files in a directory (not recursive).
+func directorySize(_ url: URL) -> Int {
+    let files = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+    return files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: url.appendingPathComponent($1).path)[.size] as? Int) ?? 0) }
 }

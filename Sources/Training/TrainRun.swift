@@ -22,38 +22,45 @@ public struct TrainRun {
         self.config = config; self.trainFile = trainFile; self.validFile = validFile; self.out = out; self.options = options
     }
 
-    /// The model directories written (one, or one per surface).
+    /// One trained model: its directory, its surface (with `separate`) and its epochs.
+    public struct Trained {
+        public var surface: String?
+        public var directory: URL
+        public var history: [EpochSummary]
+    }
+
+    /// The models written (one, or one per surface).
     @discardableResult
-    public func run() throws -> [URL] {
+    public func run() throws -> [Trained] {
         let base = try ModelConfig.load(from: config)
         let modelRoot = out.appendingPathComponent("model")
         if FileManager.default.fileExists(atPath: modelRoot.path) {
             throw CheckpointError("\(modelRoot.path) already exists; a model directory is written once and never overwritten (SPEC 3): choose a new --out")
         }
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        var written: [URL] = []
+        var written: [Trained] = []
         var metrics: [(String, JSONValue)] = []
         if separate {
             for s in base.schema.surfaces where base.surfacesIncluded.contains(s) {
                 log("=== surface \(s) (separate model)")
                 let cfg = try surfaceConfig(base, surface: s)
-                let (dir, json) = try trainOne(cfg, only: [s], modelDir: modelRoot.appendingPathComponent(s),
-                                               checkpoints: out.appendingPathComponent("checkpoints").appendingPathComponent(s), label: s)
-                written.append(dir)
+                let (dir, json, history) = try trainOne(cfg, only: [s], modelDir: modelRoot.appendingPathComponent(s),
+                                                        checkpoints: out.appendingPathComponent("checkpoints").appendingPathComponent(s), label: s)
+                written.append(Trained(surface: s, directory: dir, history: history))
                 metrics.append((s, json))
             }
         } else {
-            let (dir, json) = try trainOne(base, only: nil, modelDir: modelRoot, checkpoints: out.appendingPathComponent("checkpoints"), label: "train")
-            written.append(dir)
+            let (dir, json, history) = try trainOne(base, only: nil, modelDir: modelRoot, checkpoints: out.appendingPathComponent("checkpoints"), label: "train")
+            written.append(Trained(surface: nil, directory: dir, history: history))
             metrics = [("unified", json)]
         }
         let doc = separate ? JSONValue.object(metrics) : metrics[0].1
         try writeFileAtomically(out.appendingPathComponent("metrics.json"), (doc.serialized(indent: 1) + "\n").data(using: .utf8)!)
-        log("wrote \(written.map(\.path).joined(separator: ", ")) and \(out.appendingPathComponent("metrics.json").path)")
+        log("wrote \(written.map(\.directory.path).joined(separator: ", ")) and \(out.appendingPathComponent("metrics.json").path)")
         return written
     }
 
-    private func trainOne(_ base: ModelConfig, only: Set<String>?, modelDir: URL, checkpoints: URL, label: String) throws -> (URL, JSONValue) {
+    private func trainOne(_ base: ModelConfig, only: Set<String>?, modelDir: URL, checkpoints: URL, label: String) throws -> (URL, JSONValue, [EpochSummary]) {
         var config = base
         if let mode = options.calibrationMode { config.model.calibrationMode = mode }
         let started = Date()
@@ -73,7 +80,7 @@ public struct TrainRun {
             .object([("epoch", .integer(e.epoch)), ("train_loss", .number(e.trainLoss)),
                      ("valid_logloss", .number(e.validLogloss)), ("rows_per_s", .number(e.rowsPerSecond))])
         })
-        return (modelDir, .object([("best_epoch", .integer(result.bestEpoch)), ("history", history), ("valid_calibrated", report.json)]))
+        return (modelDir, .object([("best_epoch", .integer(result.bestEpoch)), ("history", history), ("valid_calibrated", report.json)]), result.history)
     }
 
     private func reportSkipped(_ rows: EncodedRows, file: URL) {
