@@ -4,5 +4,5 @@ import ArgumentParser
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (see docs/PERFORMANCE.md).",
-        subcommands: [BenchKernelsCommand.self, BenchScoreCommand.self])
+        subcommands: [BenchKernelsCommand.self, BenchScoreCommand.self, BenchDataCommand.self, BenchTrainCommand.self])
 }

@@ -349,17 +349,23 @@ private struct RowEncoder {
             let start = rows.seqItems.count
             rows.seqItems.append(contentsOf: repeatElement(0, count: maxLength))
             rows.seqActions.append(contentsOf: repeatElement(0, count: maxLength))
-            var k = 0
             let buckets = itemBuckets
             let length = maxLength
-            forEachToken(sequenceItems) { token in
-                if k < length { rows.seqItems[start + k] = bucket(token, buckets: buckets) }
-                k += 1
+            // Through raw buffers: no exclusivity or uniqueness check per token.
+            rows.seqItems.withUnsafeMutableBufferPointer { out in
+                var k = 0
+                forEachToken(sequenceItems) { token in
+                    if k < length { out[start + k] = bucket(token, buckets: buckets) }
+                    k += 1
+                }
             }
-            k = 0
-            forEachToken(csv.field(actionsColumn)) { token in
-                if k < length { rows.seqActions[start + k] = Int32(parseAction(token)!) }
-                k += 1
+            let actionsCell = csv.field(actionsColumn)
+            rows.seqActions.withUnsafeMutableBufferPointer { out in
+                var k = 0
+                forEachToken(actionsCell) { token in
+                    if k < length { out[start + k] = Int32(parseAction(token)!) }
+                    k += 1
+                }
             }
         }
         for f in categoricalColumns.indices {
