@@ -105,8 +105,9 @@ public final class Trainer {
             if state.batch == 0 { state.lossSum = 0; state.lossRows = 0 }
             state.epochStart = Date()
             var rowsThisRun = 0
-            while state.batch < plan.count {
-                let batch = train.batch(rows: plan[state.batch])
+            let train = self.train
+            let stream = BatchStream(plan: Array(plan[state.batch...]), prefetch: 3) { train.batch(rows: $0) }
+            for batch in stream {
                 let tape = Tape()
                 let loss = tape.record { model.loss(model(batch), batch: batch) }
                 tape.backward(loss)
