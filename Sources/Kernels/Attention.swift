@@ -8,23 +8,27 @@ import Foundation
 // (SPEC 2.2: such rows are masked downstream, so their values are never read).
 
 /// Self-attention forward. out [U, L, d]; probs [U, heads, L, L] saved for the backward.
+/// Packed (jagged) layout with `offsets` [U]: sequence u's tokens are the rows
+/// offsets[u] ..< offsets[u] + lengths[u] of qkv [T, 3d] and out [T, d] (no padding rows).
 public func attentionForward(
     _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
-    qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences: Int, length L: Int, dim d: Int, heads: Int
+    qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences: Int, length L: Int, dim d: Int, heads: Int,
+    offsets: UnsafePointer<Int32>? = nil
 ) {
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(sequences, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
         for u in range {
             let n = Int(lengths[u])
-            let base = qkv + u * L * ld, o = out + u * L * d
-            o.update(repeating: 0, count: L * d)
+            let row = offsets.map { Int($0[u]) } ?? u * L
+            let base = qkv + row * ld, o = out + row * d
+            if offsets == nil && n < L { (o + n * d).update(repeating: 0, count: (L - n) * d) }
             if n == 0 { continue }
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let p = probs + (u * heads + h) * L * L  // [L, L], rows/cols < n used, row stride L
                 gemm(p, ldc: L, q, lda: ld, k, ldb: ld, m: n, n: n, k: dh, transB: true, alpha: scale)
-                softmaxForward(p, p, mask: nil, rowsStrided: n, n: n, stride: L)
+                for i in 0..<n { softmaxRow(p + i * L, n: n) }
                 gemm(o + h * dh, ldc: d, p, lda: L, v, ldb: ld, m: n, n: dh, k: n)
             }
         }
@@ -33,9 +37,11 @@ public func attentionForward(
 
 /// Self-attention backward: accumulates into dqkv [U, L, 3d] from dout [U, L, d].
 /// dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(P dP)); dQ += scale dS K; dK += scale dS^T Q.
+/// `offsets`: the packed layout of `attentionForward`.
 public func attentionBackward(
     dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, probs: UnsafePointer<Float>,
-    qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences: Int, length L: Int, dim d: Int, heads: Int
+    qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences: Int, length L: Int, dim d: Int, heads: Int,
+    offsets: UnsafePointer<Int32>? = nil
 ) {
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
@@ -47,7 +53,8 @@ public func attentionBackward(
         for u in range {
             let n = Int(lengths[u])
             if n == 0 { continue }
-            let base = qkv + u * L * ld, dbase = dqkv + u * L * ld, dO = dout + u * L * d
+            let row = offsets.map { Int($0[u]) } ?? u * L
+            let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
@@ -74,7 +81,7 @@ public func attentionBackward(
 public func appendAttentionForward(
     _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkvY: UnsafePointer<Float>,
     qkvUser: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>?,
-    candidates B: Int, length L: Int, dim d: Int, heads: Int
+    candidates B: Int, length L: Int, dim d: Int, heads: Int, offsets: UnsafePointer<Int32>? = nil
 ) {
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
@@ -82,7 +89,7 @@ public func appendAttentionForward(
         for b in range {
             let u = userIndex.map { Int($0[b]) } ?? b
             let n = Int(lengths[u])
-            let y = qkvY + b * ld, user = qkvUser + u * L * ld
+            let y = qkvY + b * ld, user = qkvUser + (offsets.map { Int($0[u]) } ?? u * L) * ld
             for h in 0..<heads {
                 let q = y + h * dh
                 let p = probs + (b * heads + h) * (L + 1)
@@ -116,7 +123,8 @@ public func appendAttentionForward(
 public func appendAttentionBackward(
     dqkvY: UnsafeMutablePointer<Float>?, dqkvUser: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
     probs: UnsafePointer<Float>, qkvY: UnsafePointer<Float>, qkvUser: UnsafePointer<Float>,
-    lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>?, candidates B: Int, length L: Int, dim d: Int, heads: Int
+    lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>?, candidates B: Int, length L: Int, dim d: Int, heads: Int,
+    offsets: UnsafePointer<Int32>? = nil
 ) {
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
@@ -125,7 +133,8 @@ public func appendAttentionBackward(
         for b in range {
             let u = userIndex.map { Int($0[b]) } ?? b
             let n = Int(lengths[u])
-            let y = qkvY + b * ld, user = qkvUser + u * L * ld
+            let urow = offsets.map { Int($0[u]) } ?? u * L
+            let y = qkvY + b * ld, user = qkvUser + urow * ld
             let dO = dout + b * d
             for h in 0..<heads {
                 let p = probs + (b * heads + h) * (L + 1)
@@ -138,7 +147,7 @@ public func appendAttentionBackward(
                     dp[j] = s
                     dot += p[j] * s
                     // dV_j += p_j dO
-                    let dv: UnsafeMutablePointer<Float>? = j < n ? dqkvUser.map { $0 + u * L * ld + j * ld + 2 * d + h * dh }
+                    let dv: UnsafeMutablePointer<Float>? = j < n ? dqkvUser.map { $0 + urow * ld + j * ld + 2 * d + h * dh }
                                                                  : dqkvY.map { $0 + b * ld + 2 * d + h * dh }
                     if let dv { let w = p[j]; for t in 0..<dh { dv[t] += w * g[t] } }
                 }
@@ -146,7 +155,7 @@ public func appendAttentionBackward(
                     let ds = p[j] * (dp[j] - dot) * scale
                     let k = j < n ? user + j * ld + d + h * dh : y + d + h * dh
                     if let dqkvY { let dq = dqkvY + b * ld + h * dh; for t in 0..<dh { dq[t] += ds * k[t] } }
-                    let dk: UnsafeMutablePointer<Float>? = j < n ? dqkvUser.map { $0 + u * L * ld + j * ld + d + h * dh }
+                    let dk: UnsafeMutablePointer<Float>? = j < n ? dqkvUser.map { $0 + urow * ld + j * ld + d + h * dh }
                                                                  : dqkvY.map { $0 + b * ld + d + h * dh }
                     if let dk { for t in 0..<dh { dk[t] += ds * q[t] } }
                 }

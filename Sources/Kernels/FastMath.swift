@@ -8,7 +8,7 @@
 /// e^x per lane (x clamped to [-87.3, 88.3], so the result is a finite normal float).
 @inlinable @inline(__always)
 public func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let x = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
+    let x = simdMin(simdMax(x, SIMD8(repeating: -87.3)), SIMD8(repeating: 88.3))
     let t = SIMD8<Float>(repeating: expMagic).addingProduct(x, SIMD8(repeating: 1.442_695_04))  // x log2(e) + magic
     let n = t - SIMD8(repeating: expMagic)
     var r = x.addingProduct(n, SIMD8(repeating: -0.693_145_752))
@@ -58,3 +58,11 @@ func tail8(_ p: UnsafePointer<Float>, _ n: Int) -> SIMD8<Float> {
     for i in 0..<n { v[i] = p[i] }
     return v
 }
+
+/// Lane-wise max / min without the stdlib's generic `pointwiseMax` (not inlined:
+/// a call per vector, PERF-NOTES); compare + select compiles to vmaxps / vminps.
+@inlinable @inline(__always)
+public func simdMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: a .< b) }
+
+@inlinable @inline(__always)
+public func simdMin(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .< a) }

@@ -9,6 +9,25 @@ import Foundation
     rows: Int, n: Int, eps: Float = 1e-5
 ) {
     let invN = 1 / Float(n)
+    if n % 8 == 0 && n > 0 {  // vectorised rows (d_model is a multiple of 8 in practice)
+        for r in 0..<rows {
+            let xi = x + r * n, oi = out + r * n
+            var s8 = SIMD8<Float>(repeating: 0)
+            var j = 0
+            while j < n { s8 += load8(xi + j); j += 8 }
+            let m = s8.sum() * invN
+            let m8 = SIMD8<Float>(repeating: m)
+            var v8 = SIMD8<Float>(repeating: 0)
+            j = 0
+            while j < n { let dv = load8(xi + j) - m8; v8 = v8.addingProduct(dv, dv); j += 8 }
+            let rs = 1 / (v8.sum() * invN + eps).squareRoot()
+            let rs8 = SIMD8<Float>(repeating: rs)
+            j = 0
+            while j < n { store8(((load8(xi + j) - m8) * rs8) * load8(weight + j) + load8(bias + j), oi + j); j += 8 }
+            mean[r] = m; rstd[r] = rs
+        }
+        return
+    }
     for r in 0..<rows {
         let xi = x + r * n, oi = out + r * n
         var s: Float = 0
@@ -31,6 +50,28 @@ import Foundation
     mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows: Int, n: Int
 ) {
     let invN = 1 / Float(n)
+    if n % 8 == 0 && n > 0 {  // vectorised rows
+        for r in 0..<rows {
+            let xi = x + r * n, di = dout + r * n
+            let m8 = SIMD8<Float>(repeating: mean[r]), rs8 = SIMD8<Float>(repeating: rstd[r])
+            var sd8 = SIMD8<Float>(repeating: 0), sdx8 = SIMD8<Float>(repeating: 0)
+            var j = 0
+            while j < n {
+                let xh = (load8(xi + j) - m8) * rs8, dxh = load8(di + j) * load8(weight + j)
+                sd8 += dxh; sdx8 = sdx8.addingProduct(dxh, xh); j += 8
+            }
+            let meanD8 = SIMD8<Float>(repeating: sd8.sum() * invN), meanDX8 = SIMD8<Float>(repeating: sdx8.sum() * invN)
+            j = 0
+            while j < n {
+                let xh = (load8(xi + j) - m8) * rs8, d8 = load8(di + j)
+                if let dx { let gi = dx + r * n + j; store8(load8(gi) + rs8 * (d8 * load8(weight + j) - meanD8 - xh * meanDX8), gi) }
+                if let dweight { store8(load8(dweight + j).addingProduct(d8, xh), dweight + j) }
+                if let dbias { store8(load8(dbias + j) + d8, dbias + j) }
+                j += 8
+            }
+        }
+        return
+    }
     for r in 0..<rows {
         let xi = x + r * n, di = dout + r * n
         let m = mean[r], rs = rstd[r]

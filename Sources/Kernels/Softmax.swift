@@ -42,3 +42,28 @@ import Foundation
 @inlinable public func softmaxForward(_ p: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<UInt8>?, rowsStrided rows: Int, n: Int, stride: Int) {
     for r in 0..<rows { softmaxForward(p + r * stride, x + r * stride, mask: mask.map { $0 + r * stride }, rows: 1, n: n) }
 }
+
+/// In-place softmax of one row of n entries (no mask), vectorised with `simdExp`
+/// (FastMath.swift; naive twin: `softmaxForward` above / `naiveSoftmax`).
+@inlinable public func softmaxRow(_ p: UnsafeMutablePointer<Float>, n: Int) {
+    if n == 0 { return }
+    var mx8 = SIMD8<Float>(repeating: -Float.infinity)
+    var i = 0
+    while i + 8 <= n { mx8 = simdMax(mx8, load8(p + i)); i += 8 }
+    var mx = -Float.infinity
+    for l in 0..<8 { mx = mx8[l] > mx ? mx8[l] : mx }
+    for j in i..<n where p[j] > mx { mx = p[j] }
+    let m8 = SIMD8<Float>(repeating: mx)
+    var s8 = SIMD8<Float>(repeating: 0)
+    i = 0
+    while i + 8 <= n { let e = simdExp(load8(p + i) - m8); store8(e, p + i); s8 += e; i += 8 }
+    var s = s8.sum()
+    if i < n {
+        let e = simdExp(tail8(p + i, n - i) - m8)
+        for j in 0..<(n - i) { p[i + j] = e[j]; s += e[j] }
+    }
+    let inv = SIMD8<Float>(repeating: 1 / s)
+    i = 0
+    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
+    for j in i..<n { p[j] *= inv[0] }
+}

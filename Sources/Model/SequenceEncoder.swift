@@ -56,29 +56,68 @@ public struct SequenceEncoder {
         return out
     }
 
+    /// Packed (jagged) token layout of sequences with valid prefixes `lengths`:
+    /// offsets[u] = sum of lengths before u; for every valid token (u, i) in order,
+    /// `padded` = u * L + i (its row in the padded [U * L] layout) and `position` = i.
+    struct Packing {
+        var offsets: [Int32], padded: [Int32], position: [Int32]
+        var tokens: Int { padded.count }
+        init(lengths: [Int32], length L: Int) {
+            offsets = [Int32](repeating: 0, count: lengths.count)
+            var total = 0
+            for (u, n) in lengths.enumerated() { offsets[u] = Int32(total); total += Int(n) }
+            padded = [Int32](repeating: 0, count: total)
+            position = [Int32](repeating: 0, count: total)
+            var t = 0
+            for (u, n) in lengths.enumerated() {
+                for i in 0..<Int(n) { padded[t] = Int32(u * L + i); position[t] = Int32(i); t += 1 }
+            }
+        }
+    }
+
     /// items: [U, L, D] item embeddings; actions [U * L]; c: [B, D] candidate
     /// embeddings; userIndex: [B] -> U (nil: U = B). Returns z_seq [B, proj_dim].
+    ///
+    /// Every token-wise step runs on the valid tokens only, packed as [T, d] (T = sum of
+    /// lengths, SPEC 1.2: valid positions are a prefix); the readout reads them unpacked
+    /// to [., L, d] with invalid positions 0. With `early` fusion and a `userIndex`, the
+    /// user part of each token (seq.input + position) is computed once per user and
+    /// gathered per candidate before seq.candidate(c) is added.
     public func callAsFunction(items: Tensor, actions: [Int32], candidate c: Tensor, userIndex: [Int32]?, trace: Trace?) -> Tensor {
-        var items = items, actions = actions, userIndex = userIndex
-        let L = maxLength, B = c.shape[0], D = c.shape[1]
-        if fusion == .early, let ui = userIndex {  // early fusion: one sequence per candidate
-            items = gatherRows(items, ui)
-            var expanded = [Int32](repeating: 0, count: ui.count * L)
-            for (b, u) in ui.enumerated() { for i in 0..<L { expanded[b * L + i] = actions[Int(u) * L + i] } }
-            actions = expanded
-            userIndex = nil
+        var userIndex = userIndex
+        let L = maxLength, B = c.shape[0], D = c.shape[1], U = items.shape[0], d = dModel
+        let userLengths = Self.lengths(actions: actions, length: L)
+        let user = Packing(lengths: userLengths, length: L)
+        // user-side token projections, valid tokens only: [Tu, d]
+        let packedActions = user.padded.map { actions[Int($0)] }
+        let pairs = concat([gatherRows(reshape(items, [U * L, D]), user.padded), gatherRows(action, packedActions)])  // [Tu, 2D]
+        var tokens = input(pairs) + gatherRows(position, user.position)                                               // [Tu, d]
+        // the sequences the Transformer runs: one per user, or one per candidate with early fusion
+        var lengths = userLengths, packing = user
+        if fusion == .early {
+            if let ui = userIndex {
+                lengths = ui.map { userLengths[Int($0)] }
+                packing = Packing(lengths: lengths, length: L)
+                var fromUser = [Int32](repeating: 0, count: packing.tokens)
+                for (b, u) in ui.enumerated() {
+                    let src = Int(user.offsets[Int(u)]), dst = Int(packing.offsets[b])
+                    for i in 0..<Int(lengths[b]) { fromUser[dst + i] = Int32(src + i) }
+                }
+                tokens = gatherRows(tokens, fromUser)
+                userIndex = nil
+            }
+            var sequenceOf = [Int32](repeating: 0, count: packing.tokens)
+            for b in 0..<B { for i in 0..<Int(lengths[b]) { sequenceOf[Int(packing.offsets[b]) + i] = Int32(b) } }
+            tokens = tokens + gatherRows(candidate!(c), sequenceOf)
         }
-        let U = items.shape[0]
-        let lengths = Self.lengths(actions: actions, length: L)
-        let actionEmbeddings = gatherRows(action, actions)                                  // [U*L, D]
-        let pairs = concat([reshape(items, [U * L, D]), actionEmbeddings])                // [U*L, 2D]
-        var tokens = reshape(input(pairs), [U, L, dModel]) + position                      // [U, L, d]
-        if fusion == .early { tokens = tokens + reshape(candidate!(c), [B, 1, dModel]) }
-        trace?["seq_tokens"] = maskPositions(tokens, lengths: lengths)
+        let S = lengths.count
+        if let trace { trace["seq_tokens"] = reshape(scatterRows(tokens, packing.padded, rows: S * L), [S, L, d]) }
         var x = tokens
         var y: Tensor? = fusion == .append ? candidate!(c) : nil                          // [B, d]
-        for block in blocks { (x, y) = block.forward(x, lengths: lengths, candidate: y, userIndex: userIndex) }
-        x = maskPositions(finalNorm(x), lengths: lengths)                                 // invalid x_i read as 0
+        for block in blocks {
+            (x, y) = block.forward(packed: x, lengths: lengths, offsets: packing.offsets, maxLength: L, candidate: y, userIndex: userIndex)
+        }
+        x = reshape(scatterRows(finalNorm(x), packing.padded, rows: S * L), [S, L, d])    // invalid x_i read as 0
         var rowLengths = lengths
         if let ui = userIndex {  // late and append: user tokens ran once per user
             x = gatherRows(x, ui)

@@ -112,4 +112,20 @@ public struct TransformerBlock {
         y = y + ffn(ln2(y))
         return (x, y)
     }
+
+    /// The same block over packed tokens: x [T, d] holds only the valid tokens,
+    /// sequence u at rows offsets[u] ..< offsets[u] + lengths[u] (lengths <= maxLength).
+    /// Every token-wise step (LN, qkv, output Linear, FFN) runs on the T valid rows only.
+    public func forward(packed x: Tensor, lengths: [Int32], offsets: [Int32], maxLength: Int,
+                        candidate y: Tensor?, userIndex: [Int32]?) -> (x: Tensor, y: Tensor?) {
+        let qkvX = attention.qkv(ln1(x))
+        var x = x + attention.out(selfAttention(packed: qkvX, lengths: lengths, offsets: offsets, maxLength: maxLength, heads: attention.heads))
+        x = x + ffn(ln2(x))
+        guard var y else { return (x, nil) }
+        let qkvY = attention.qkv(ln1(y))
+        y = y + attention.out(appendAttention(qkvY, user: qkvX, lengths: lengths, userIndex: userIndex, heads: attention.heads,
+                                              offsets: offsets, maxLength: maxLength))
+        y = y + ffn(ln2(y))
+        return (x, y)
+    }
 }

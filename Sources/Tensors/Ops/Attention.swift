@@ -22,17 +22,55 @@ public func selfAttention(_ qkv: Tensor, lengths: [Int32], heads: Int) -> Tensor
     return y
 }
 
+/// The packed (jagged) form of `selfAttention`: qkv [T, 3d] holds only valid tokens,
+/// sequence u at rows offsets[u] ..< offsets[u] + lengths[u] (T = sum of lengths),
+/// every length <= maxLength -> [T, d]. Equals `selfAttention` of the padded layout at
+/// the valid rows.
+public func selfAttention(packed qkv: Tensor, lengths: [Int32], offsets: [Int32], maxLength L: Int, heads: Int) -> Tensor {
+    let T = qkv.shape[0], d = qkv.shape[1] / 3, U = lengths.count
+    precondition(offsets.count == U && d % heads == 0 && qkv.shape.count == 2, "selfAttention(packed:): \(qkv.shape), \(U) lengths, \(heads) heads")
+    let y = Tensor(shape: [T, d])
+    let probs = Tensor(shape: [U, heads, L, L])
+    lengths.withUnsafeBufferPointer { lp in
+        offsets.withUnsafeBufferPointer { op in
+            attentionForward(y.data, probs: probs.data, qkv: qkv.data, lengths: lp.baseAddress!, sequences: U, length: L, dim: d,
+                             heads: heads, offsets: op.baseAddress!)
+        }
+    }
+    y.recordBackward(on: Tape.needsGrad(qkv)) { dy in
+        lengths.withUnsafeBufferPointer { lp in
+            offsets.withUnsafeBufferPointer { op in
+                attentionBackward(dqkv: qkv.ensureGrad(), dout: dy, probs: probs.data, qkv: qkv.data, lengths: lp.baseAddress!,
+                                  sequences: U, length: L, dim: d, heads: heads, offsets: op.baseAddress!)
+            }
+        }
+    }
+    return y
+}
+
 /// Append-fusion attention core (SPEC 2.2): candidate token b (qkvY [B, 3d]) attends
 /// to the valid keys and values of its user's tokens (qkvUser [U, L, 3d], user
 /// userIndex[b], or b when nil) and to itself -> [B, d]. User tokens never attend to y.
-public func appendAttention(_ qkvY: Tensor, user qkvUser: Tensor, lengths: [Int32], userIndex: [Int32]?, heads: Int) -> Tensor {
-    let B = qkvY.shape[0], U = qkvUser.shape[0], L = qkvUser.shape[1], d = qkvUser.shape[2] / 3
-    precondition(lengths.count == U && qkvY.lastDim == 3 * d, "appendAttention: \(qkvY.shape) vs \(qkvUser.shape)")
+///
+/// Packed form (`offsets` given, `maxLength` L): qkvUser [T, 3d] holds user u's valid
+/// tokens at rows offsets[u] ..< offsets[u] + lengths[u].
+public func appendAttention(_ qkvY: Tensor, user qkvUser: Tensor, lengths: [Int32], userIndex: [Int32]?, heads: Int,
+                            offsets: [Int32]? = nil, maxLength: Int = 0) -> Tensor {
+    let B = qkvY.shape[0], U = lengths.count
+    let L = offsets == nil ? qkvUser.shape[1] : maxLength, d = qkvUser.lastDim / 3
+    precondition((offsets != nil || qkvUser.shape[0] == U) && qkvY.lastDim == 3 * d, "appendAttention: \(qkvY.shape) vs \(qkvUser.shape)")
     let y = Tensor(shape: [B, d])
     let probs = Tensor(shape: [B, heads, L + 1])
     let run = { (lp: UnsafePointer<Int32>, ui: UnsafePointer<Int32>?) in
-        appendAttentionForward(y.data, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data, lengths: lp, userIndex: ui,
-                               candidates: B, length: L, dim: d, heads: heads)
+        if let offsets {
+            offsets.withUnsafeBufferPointer {
+                appendAttentionForward(y.data, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data, lengths: lp, userIndex: ui,
+                                       candidates: B, length: L, dim: d, heads: heads, offsets: $0.baseAddress!)
+            }
+        } else {
+            appendAttentionForward(y.data, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data, lengths: lp, userIndex: ui,
+                                   candidates: B, length: L, dim: d, heads: heads)
+        }
     }
     lengths.withUnsafeBufferPointer { lp in
         if let userIndex { userIndex.withUnsafeBufferPointer { run(lp.baseAddress!, $0.baseAddress) } } else { run(lp.baseAddress!, nil) }
@@ -41,8 +79,15 @@ public func appendAttention(_ qkvY: Tensor, user qkvUser: Tensor, lengths: [Int3
         let dY = qkvY.requiresGrad ? qkvY.ensureGrad() : nil
         let dU = qkvUser.requiresGrad ? qkvUser.ensureGrad() : nil
         let back = { (lp: UnsafePointer<Int32>, ui: UnsafePointer<Int32>?) in
-            appendAttentionBackward(dqkvY: dY, dqkvUser: dU, dout: dy, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data,
-                                    lengths: lp, userIndex: ui, candidates: B, length: L, dim: d, heads: heads)
+            if let offsets {
+                offsets.withUnsafeBufferPointer {
+                    appendAttentionBackward(dqkvY: dY, dqkvUser: dU, dout: dy, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data,
+                                            lengths: lp, userIndex: ui, candidates: B, length: L, dim: d, heads: heads, offsets: $0.baseAddress!)
+                }
+            } else {
+                appendAttentionBackward(dqkvY: dY, dqkvUser: dU, dout: dy, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data,
+                                        lengths: lp, userIndex: ui, candidates: B, length: L, dim: d, heads: heads)
+            }
         }
         lengths.withUnsafeBufferPointer { lp in
             if let userIndex { userIndex.withUnsafeBufferPointer { back(lp.baseAddress!, $0.baseAddress) } } else { back(lp.baseAddress!, nil) }

@@ -51,3 +51,18 @@ public func gatherRows(_ x: Tensor, _ index: [Int32]) -> Tensor {
     }
     return y
 }
+
+/// Scatter of rows into a zero-filled tensor: y[index[i]] = x[i] for x [n, ...] ->
+/// y [rows, ...]; rows not named by `index` are 0 (index entries must be distinct).
+/// The inverse of `gatherRows` for unpacking packed tokens. Backward: dx[i] += dy[index[i]].
+public func scatterRows(_ x: Tensor, _ index: [Int32], rows: Int) -> Tensor {
+    let inner = x.shape.dropFirst().reduce(1, *)
+    precondition(index.count == x.shape[0], "scatterRows: \(index.count) indices for \(x.shape)")
+    let y = Tensor(shape: [rows] + x.shape.dropFirst(), zeroed: true)
+    for (i, r) in index.enumerated() { (y.data + Int(r) * inner).update(from: x.data + i * inner, count: inner) }
+    y.recordBackward(on: Tape.needsGrad(x)) { dy in
+        let dx = x.ensureGrad()
+        for (i, r) in index.enumerated() { accumulate(dx + i * inner, dy + Int(r) * inner, count: inner) }
+    }
+    return y
+}
