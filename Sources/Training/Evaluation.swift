@@ -60,7 +60,7 @@ public func scoreFile(models: [BraidModel], data: URL, labels: Bool) throws -> S
         let s = csv.string(surfaceColumn)
         if owner[s] == nil {
             throw InputError(file: data.path, line: line, column: "surface",
-                             message: "surface \(pythonRepr(s)) is not served; expected one of the surfaces the models serve \(pythonRepr(surfaceTasks.map(\.surface)))")
+                             message: "no model serves surface \(pythonRepr(s)); expected one of the surfaces the models serve \(pythonRepr(surfaceTasks.map(\.surface)))")
         }
         lineOrder.append(line)
     }
