@@ -16,10 +16,17 @@ public func matmul(
         if beta == 0 { c.update(repeating: 0, count: m * n) } else if beta != 1 { scale(c, by: beta, count: m * n) }
         return
     }
-    cblas_sgemm(
-        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-        Int32(m), Int32(n), Int32(k), alpha,
-        a, Int32(transA ? m : k), b, Int32(transB ? k : n), beta, c, Int32(n))
+    // Large products: the rows of c split over Braid's threads, one single-threaded
+    // sgemm each (OpenBLAS's own threads would fight Braid's loops on 2 cores).
+    let chunks = m * n * k >= 1 << 20 ? Swift.min(Threads.count, m) : 1
+    let lda = transA ? m : k
+    parallelFor(m, grain: (m + chunks - 1) / chunks) { _, rows in
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(rows.count), Int32(n), Int32(k), alpha,
+            a + (transA ? rows.lowerBound : rows.lowerBound * lda), Int32(lda), b, Int32(transB ? k : n), beta,
+            c + rows.lowerBound * n, Int32(n))
+    }
 }
 
 /// `batch` independent products with fixed strides between operands:

@@ -12,11 +12,13 @@ public enum Threads {
     /// The current thread count (>= 1).
     public static var count: Int { _count }
 
-    /// Sets the thread count for Braid's loops and OpenBLAS.
+    /// Sets the thread count of Braid's loops. OpenBLAS runs single-threaded: large
+    /// products split their rows over Braid's threads instead (`matmul`), so the two
+    /// thread pools never compete for the cores.
     public static func set(_ n: Int) {
         precondition(n >= 1, "thread count must be >= 1, got \(n)")
         _count = n
-        openblas_set_num_threads(Int32(n))
+        openblas_set_num_threads(1)
     }
 }
 
