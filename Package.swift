@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // OpenBLAS's cblas.h, nothing else.
@@ -40,9 +41,15 @@ let package = Package(
         .target(name: "Training", dependencies: ["Model", "Optim", "Metrics", "Data", "Checkpoint"]),
         // SPEC 5 request encoding and the tape-free scoring engine with request-level broadcasting.
         .target(name: "Inference", dependencies: ["Model", "Metrics"]),
+        // Hummingbird app: routes, micro-batching, metrics, model lifecycle (SPEC 5).
+        // swift-metrics (via Hummingbird) also has a module named Metrics: aliased away.
+        .target(name: "Serving", dependencies: [
+            "Inference", "Model",
+            .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
+        ]),
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
-            "Training", "Synthetic", "Inference",
+            "Training", "Synthetic", "Inference", "Serving",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "braid", dependencies: ["BraidCLI"]),
@@ -56,6 +63,10 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Optim", "Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["BraidCLI", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
+        .testTarget(name: "ServingTests", dependencies: [
+            "Serving", "TestSupport",
+            .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
+        ]),
     ],
     // Swift 5 mode: kernels share raw buffers across worker threads by design.
     swiftLanguageModes: [.v5]

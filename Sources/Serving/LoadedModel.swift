@@ -1,0 +1,65 @@
+import Checkpoint
+import Dispatch
+import Foundation
+import Inference
+import Model
+
+/// One loaded, warmed model version: its engine, the serial queue its batches run on, and
+/// one micro-batcher per surface it serves. Immutable once built; requests that picked it
+/// keep it alive and finish on it even after a reload swaps it out.
+final class LoadedModel: @unchecked Sendable {
+    let directory: URL
+    let version: String
+    let engine: InferenceEngine
+    let batchers: [String: MicroBatcher]
+    var surfaces: [String] { engine.model.config.surfacesIncluded }
+
+    /// Loads the model directory at `path` and warms it with one scoring call per surface
+    /// (blocking; call off the async executors).
+    init(path: String, configuration: ServingConfiguration, metrics: ServingMetrics) throws {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ServingError(400, "model directory \(path) does not exist; expected a folder with "
+                + "\(ModelDirectoryFile.config) and \(ModelDirectoryFile.weights) (from braid train or braid export)")
+        }
+        let model: BraidModel
+        do {
+            model = try BraidModel.load(directory: url)
+        } catch {
+            throw ServingError(400, "cannot load model directory \(path): \(error)")
+        }
+        directory = url
+        version = try Self.version(of: url)
+        engine = InferenceEngine(model: model, maxUniqueUsers: configuration.maxUniqueUsers)
+        let queue = DispatchQueue(label: "braid.serving.\(url.lastPathComponent)", qos: .userInitiated)
+        var batchers: [String: MicroBatcher] = [:]
+        for surface in model.config.surfacesIncluded {
+            batchers[surface] = MicroBatcher(
+                engine: engine, queue: queue, waitMicroseconds: configuration.batchWaitMicroseconds,
+                maxUniqueUsers: configuration.maxUniqueUsers, maxRows: configuration.maxBatchCandidates,
+                onBatch: { [metrics] o in
+                    metrics.batch(surface: surface, requests: o.requests, candidates: o.candidates, users: o.users, seconds: o.seconds)
+                })
+        }
+        self.batchers = batchers
+        for surface in model.config.surfacesIncluded {  // warm-up: one scoring call per surface
+            let body = #"{"surface": "\#(surface)", "requests": [{"user": {}, "context": {}, "candidates": [{}]}]}"#
+            _ = try engine.score(body: Foundation.Data(body.utf8))
+        }
+    }
+
+    /// `<folder name>-<12 hex digits of FNV-1a 64 over model.json and weights.safetensors>`:
+    /// names the folder for people and changes whenever the files do.
+    static func version(of url: URL) throws -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for name in [ModelDirectoryFile.config, ModelDirectoryFile.weights] {
+            let data = try Foundation.Data(contentsOf: url.appendingPathComponent(name), options: .alwaysMapped)
+            data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+                for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+            }
+        }
+        let hex = String(hash, radix: 16)
+        return "\(url.lastPathComponent)-\(String(repeating: "0", count: 16 - hex.count) + hex)".prefix(url.lastPathComponent.count + 13).description
+    }
+}

@@ -1,0 +1,139 @@
+import Dispatch
+import Foundation
+import Hummingbird
+import Inference
+import Schema
+
+/// The Hummingbird application of `braid serve` (SPEC 5):
+///
+/// - `POST /v1/score` -> `{"model": {"surface", "version"}, "scores": [[{task: p}]]}`;
+///   bad input 400, over `max_unique_users` or the body limit 413, errors as
+///   `{"error": {"message": "<where>: <what>; expected ..."}}`.
+/// - `GET /healthz` (the process answers), `GET /readyz` (models loaded and warmed),
+///   `GET /metrics` (Prometheus text), `GET /v1/models` (surface -> version).
+/// - With an admin token: `POST /admin/reload` `{"surface", "model": DIR}` and
+///   `POST /admin/rollback` `{"surface"}`, with `Authorization: Bearer <token>`.
+public enum ServingApp {
+    /// The router over `state` (no models need to be loaded yet: /readyz says 503 until then).
+    public static func router(state: ServingState) -> Router<BasicRequestContext> {
+        let router = Router()
+        let metrics = state.metrics
+        let limit = state.configuration.maxBodyBytes
+
+        router.get("/healthz") { _, _ in
+            response(Reply(status: 200, body: #"{"status": "ok"}"#))
+        }
+        router.get("/readyz") { _, _ in
+            state.ready ? response(Reply(status: 200, body: #"{"status": "ready"}"#))
+                : response(.error(503, "models are not loaded and warmed yet; expected readiness after start-up"))
+        }
+        router.get("/metrics") { _, _ in
+            response(Reply(status: 200, body: metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
+        }
+        router.get("/v1/models") { _, _ in
+            let versions = state.versions.sorted { $0.key < $1.key }
+            let members = versions.map { "\(JSONText.string($0.key)): \(JSONText.string($0.value))" }
+            return response(Reply(status: 200, body: #"{"models": {"# + members.joined(separator: ", ") + "}}"))
+        }
+        router.post("/v1/score") { request, _ in
+            let start = DispatchTime.now().uptimeNanoseconds
+            guard state.ready else {
+                metrics.request(route: "/v1/score", surface: "unknown", status: 503, seconds: nil)
+                return response(.error(503, "models are not loaded and warmed yet; retry when /readyz answers 200"))
+            }
+            let body: Foundation.Data
+            switch await readBody(request, limit: limit) {
+            case .success(let data): body = data
+            case .failure(let error):
+                metrics.request(route: "/v1/score", surface: "unknown", status: error.reply.status, seconds: nil)
+                return response(error.reply)
+            }
+            let (reply, surface) = await state.score(body: body)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            metrics.request(route: "/v1/score", surface: surface, status: reply.status, seconds: reply.status == 200 ? seconds : nil)
+            return response(reply)
+        }
+
+        if let token = state.configuration.adminToken {
+            router.post("/admin/reload") { request, _ in
+                await admin(request, token: token, limit: limit, state: state, route: "/admin/reload") { fields in
+                    guard case .string(let surface)? = fields["surface"], case .string(let path)? = fields["model"] else {
+                        throw ServingError(400, #"body: expected {"surface": "<surface>", "model": "<model directory>"}"#)
+                    }
+                    let version = try await state.reload(surface: surface, path: path)
+                    return #"{"surface": \#(JSONText.string(surface)), "version": \#(JSONText.string(version))}"#
+                }
+            }
+            router.post("/admin/rollback") { request, _ in
+                await admin(request, token: token, limit: limit, state: state, route: "/admin/rollback") { fields in
+                    guard case .string(let surface)? = fields["surface"] else {
+                        throw ServingError(400, #"body: expected {"surface": "<surface>"}"#)
+                    }
+                    let version = try state.rollback(surface: surface)
+                    return #"{"surface": \#(JSONText.string(surface)), "version": \#(JSONText.string(version))}"#
+                }
+            }
+        }
+        return router
+    }
+
+    /// The application bound to `configuration.host:port`.
+    public static func application(state: ServingState, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> some ApplicationProtocol
+    {
+        let configuration = state.configuration
+        return Application(
+            router: router(state: state),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "braid"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
+    }
+
+    static func response(_ reply: Reply) -> Response {
+        Response(status: .init(code: reply.status), headers: [.contentType: reply.contentType],
+                 body: .init(byteBuffer: ByteBuffer(string: reply.body)))
+    }
+
+    /// The request body as Data, or a 413 reply past `limit` bytes.
+    static func readBody(_ request: Request, limit: Int) async -> Result<Foundation.Data, ReplyError> {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            return .failure(ReplyError(.error(413, "body: \(length) bytes; expected at most \(limit) bytes (split the batch)")))
+        }
+        do {
+            let buffer = try await request.body.collect(upTo: limit)
+            return .success(Foundation.Data(buffer.readableBytesView))
+        } catch {
+            return .failure(ReplyError(.error(413, "body: more than \(limit) bytes; expected at most \(limit) bytes (split the batch)")))
+        }
+    }
+
+    struct ReplyError: Error {
+        let reply: Reply
+        init(_ reply: Reply) { self.reply = reply }
+    }
+
+    /// An admin route: bearer token check, JSON object body, `action` -> 200 JSON, or the error.
+    static func admin(_ request: Request, token: String, limit: Int, state: ServingState, route: String,
+                      _ action: ([String: RequestJSON]) async throws -> String) async -> Response {
+        let reply: Reply
+        if request.headers[.authorization] != "Bearer \(token)" {
+            reply = .error(401, "Authorization: missing or wrong bearer token; expected \"Authorization: Bearer <admin token>\"")
+        } else {
+            switch await readBody(request, limit: limit) {
+            case .failure(let error): reply = error.reply
+            case .success(let body):
+                do {
+                    guard case .object(_, let values) = try RequestJSON.parse(body) else {
+                        throw ServingError(400, "body: expected a JSON object")
+                    }
+                    reply = .json(200, try await action(values))
+                } catch let error as ServingError {
+                    reply = .error(error.status, error.message)
+                } catch {
+                    reply = .error(400, "body: malformed JSON (\(error)); expected a JSON object")
+                }
+            }
+        }
+        state.metrics.request(route: route, surface: "", status: reply.status, seconds: nil)
+        return response(reply)
+    }
+}
