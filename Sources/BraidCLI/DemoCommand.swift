@@ -27,8 +27,9 @@ struct DemoCommand: ParsableCommand {
             """)
 
     @Option(help: ArgumentHelp("Output folder (must not hold a previous demo's runs).", valueName: "dir")) var out = "braid-demo"
-    @Option(help: "Rows of synthetic data (train/valid/test 80/10/10).") var rows = 60_000
-    @Option(help: "Training epochs (early stopping may end sooner).") var epochs = 2
+    @Option(help: "Rows of synthetic data (train/valid/test 80/10/10); default: braid generate's.") var rows = SyntheticConfiguration().rows
+    @Option(help: "Training epochs (early stopping may end sooner).") var epochs = 3
+    @Option(name: .customLong("batch-size"), help: "Examples per step (small batches learn this data set faster per epoch).") var batchSize = 128
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Seed of the data and of training.") var seed: UInt64 = 0
     @Flag(help: "No progress lines.") var quiet = false
@@ -51,7 +52,8 @@ struct DemoCommand: ParsableCommand {
         let train = dataDir.appendingPathComponent("train.csv"), valid = dataDir.appendingPathComponent("valid.csv")
         let test = dataDir.appendingPathComponent("test.csv")
         var options = TrainingOptions()
-        options.epochs = epochs; options.threads = threads; options.seed = seed; options.progress = !quiet
+        options.epochs = epochs; options.batchSize = batchSize; options.threads = threads; options.seed = seed
+        options.progress = !quiet
         log("== 2/6 training the unified model")
         let unifiedRun = try TrainRun(config: configURL, trainFile: train, validFile: valid, out: runs.appendingPathComponent("unified"), options: options).run()
         log("== 2/6 training one model per surface (--separate)")
@@ -98,8 +100,9 @@ struct DemoCommand: ParsableCommand {
 
         log("== 6/6 results (test split, calibrated)")
         var html = HTMLReport(title: "Braid demo: one unified model vs one model per surface")
-        html.paragraph("\(rows) synthetic rows (seed \(seed)), \(epochs) epochs, \(threads) threads; data in \(dataDir.path). Oracle = the true probabilities the data was drawn from.")
+        html.paragraph("\(rows) synthetic rows (seed \(seed)), \(epochs) epochs, batch \(batchSize), \(threads) threads; data in \(dataDir.path). Oracle = the true probabilities the data was drawn from.")
         var summary: [(String, JSONValue)] = []
+        var gaps: [[String]] = [["surface / task", "unified - separate AUC", "oracle - unified AUC", "ECE surface cal.", "ECE global cal."]]
         for (s, tasks) in surfaceReport.surfaces {
             for (t, _) in tasks {
                 func m(_ r: MetricsReport) -> MetricSet? { r.surfaces.first { $0.surface == s }?.tasks.first { $0.task == t }?.metrics }
@@ -112,6 +115,8 @@ struct DemoCommand: ParsableCommand {
                 table.append(row("unified, global calibration", g))
                 table.append(row("separate models", sep))
                 table.append(["oracle", fmt4(u?.oracleAUC), fmt4(u?.oracleLogloss), "", "", ""])
+                func minus(_ a: Double?, _ b: Double?) -> String { a.flatMap { a in b.map { String(format: "%+.4f", a - $0) } } ?? "-" }
+                gaps.append(["\(s) / \(t)", minus(u?.auc, sep?.auc), minus(u?.oracleAUC, u?.auc), fmt4(u?.ece), fmt4(g?.ece)])
                 print(textTable(table) + "\n")
                 html.heading("\(s) / \(t) (n = \(u?.count ?? 0))")
                 html.table(table)
@@ -120,6 +125,26 @@ struct DemoCommand: ParsableCommand {
                 ])))
             }
         }
+        let rates = config.schema.surfaces.indices.map { si -> Double in
+            let T = config.schema.allTasks.count, click = config.schema.allTasks.firstIndex(of: "click") ?? 0
+            var clicks = 0.0, count = 0.0
+            for n in 0..<testRows.count where Int(testRows.surface[n]) == si && testRows.labels[n * T + click] >= 0 {
+                clicks += Double(testRows.labels[n * T + click]); count += 1
+            }
+            return count > 0 ? clicks / count : .nan
+        }
+        let known = rates.filter { !$0.isNaN }
+        let meanRate = known.reduce(0, +) / Double(max(known.count, 1))
+        let outlier = rates.indices.filter { !rates[$0].isNaN }.max { abs(rates[$0] - meanRate) < abs(rates[$1] - meanRate) }
+        let outlierName = outlier.map { config.schema.surfaces[$0] } ?? "-"
+        print("Unified vs separate vs oracle (test AUC), and ECE with per-surface vs global calibration;")
+        print("click rate per surface: " + config.schema.surfaces.indices.map { "\(config.schema.surfaces[$0]) \(fmt4(rates[$0]))" }
+            .joined(separator: ", ") + " (furthest from the mean: \(outlierName))")
+        print(textTable(gaps) + "\n")
+        html.heading("Summary: unified - separate, oracle - unified, calibration")
+        html.paragraph("Click rate per surface: " + config.schema.surfaces.indices.map { "\(config.schema.surfaces[$0]) \(fmt4(rates[$0]))" }
+            .joined(separator: ", ") + "; furthest from the mean: \(outlierName).")
+        html.table(gaps)
         print(textTable(exportRows))
         html.heading("Surface exports")
         html.table(exportRows)

@@ -18,9 +18,14 @@ extension SyntheticGenerator {
         term from the true logit: the gap is what only the action sequence can explain.
 
         Why a unified model wins: every surface shares the same users, ads and user
-        interests theta_u. related_pins (15% of traffic) and search (25%) see few rows
-        per user; a model trained on all surfaces learns user and ad embeddings from
+        interests theta_u, revealed by the action sequence. related_pins (15% of
+        traffic) and search (25%) see few rows; a model trained on all surfaces learns
+        the sequence encoder, the category embeddings and their crosses from
         home_feed's 60% and transfers them.
+
+        model.json leaves the id columns (user_id, ad_id, advertiser_id) out: at about
+        16 rows per user their embeddings memorise training labels within the first
+        epoch and lower test AUC. Add them to the schema for larger data sets.
 
         Generative process
         ------------------
@@ -29,14 +34,17 @@ extension SyntheticGenerator {
           per topic (t<topic>w<index>).
         - 20 countries with topic bias beta_c ~ N(0, 0.6^2 I).
         - \(report.users) users: theta_u = beta_country + N(0, 0.9^2 I), activity
-          b_u ~ N(0, 0.4^2), save propensity s_u ~ N(0, 0.4^2); history of H_u ads
+          b_u ~ N(0, \(Truth.activityStd)^2), save propensity s_u ~ N(0, \(Truth.saverStd)^2); history of H_u ads
           (10% of users none, else H_u ~ U{4..96}) with topics ~ softmax(theta_u).
           Users are drawn per request with index floor(U u^2) (heavy users first).
         - \(report.advertisers) advertisers (topic, quality q_v ~ N(0, 0.3^2)); \(report.ads) ads
           (topic = advertiser's w.p. 0.8, quality q_a ~ N(0, 0.5^2)); ad_hist_ctr =
-          sigmoid(-3.2 + q_a + q_v + N(0, 0.25^2)), empty for 5% of ads.
+          sigmoid(-3.2 + q_a + q_v + N(0, \(Truth.historicalCTRNoise)^2)), empty for 5% of ads;
+          ad_category = the ad's fine category pc<n>.
         Request (stream 1): surface with shares 60/25/15%; recent topic r (softmax
-        theta_u w.p. 0.5, else uniform); seq_items/seq_actions most recent first:
+        theta_u w.p. 0.5, else uniform); seq_items/seq_actions most recent first
+        (seq_items: the fine category pc<n> of each pin acted on, in the table
+        `category` shared with ad_category):
         2..8 recent items (10% hides, action 7, of a random topic; else topic r w.p.
         0.8) then the user's history; sim_k = sum over the first 8 items of
         0.8^i * (hide ? -1 : 1) * [topic_i = k] / sum_{i<8} 0.8^i.

@@ -11,7 +11,7 @@ import Foundation
 ///   (index floor(20 u^2), u ~ U[0,1)) and written as two-letter codes.
 /// - Users u (default rows / 20), drawn with the skew floor(U u^2) at request time.
 ///   Static interest theta_u = beta_country(u) + N(0, 0.9^2 I_K), activity
-///   b_u ~ N(0, 0.4^2), save propensity s_u ~ N(0, 0.4^2). Interests are shared by
+///   b_u ~ N(0, 0.25^2), save propensity s_u ~ N(0, 0.25^2). Interests are shared by
 ///   every surface: this is what lets small surfaces borrow the big one's data.
 ///   Long-term history: with probability 0.1 none (a cold user), else H_u ~ U{4..96}
 ///   ads whose topics are drawn from softmax(theta_u), actions from the engagement mix
@@ -20,8 +20,13 @@ import Foundation
 ///   (default rows / 40): advertiser uniform, topic t_a = the advertiser's with
 ///   probability 0.8 else uniform, fine category uniform within the topic, quality
 ///   q_a ~ N(0, 0.5^2). Historical CTR `ad_hist_ctr` = sigmoid(-3.2 + q_a + q_v +
-///   N(0, 0.25^2)), missing for 5% of ads (new ads). Within a topic, ads are drawn
-///   with the skew floor(n u^2) (popular heads, long tails).
+///   N(0, 0.15^2)), missing for 5% of ads (new ads). Within a topic, ads are drawn
+///   with the skew floor(n u^2) (popular heads, long tails). Each ad's fine category
+///   is written as `ad_category` (`pc<n>`).
+/// - The action sequence holds the fine category (`pc<n>`) of each pin the user acted
+///   on, in the `category` table shared with `ad_category` (the schema's item table):
+///   pin ids would need far more rows than a demo has for their embeddings to learn
+///   what a category embedding learns at once (see docs/DECISIONS.md).
 ///
 /// ## A request (stream 1), then its candidates
 /// - Surface s with traffic shares home_feed 0.60, search 0.25, related_pins 0.15.
@@ -58,10 +63,8 @@ import Foundation
 /// click). Each label cell is empty with probability `missingLabelRate`. Search rows
 /// have empty `save` and `p_save`; cells of features a surface lacks are empty.
 ///
-/// Measured (seed 0, 1M rows): click rate home_feed 4.2%, search 9.5%, related_pins
-/// 2.4%; oracle click AUC 0.82 / 0.82 / 0.85, and 0.78 / 0.79 / 0.82 without the
-/// sequence term; saves are about a quarter of clicks (save AUC 0.87 / 0.89).
-/// Speed: about 190 000 rows/s of CPU on one core (1M rows, 477 MB).
+/// The generator's README.txt reports, per surface, click rates and the oracle's AUC
+/// with and without the sequence term (about 0.81-0.85 and 0.78-0.81 by default).
 ///
 /// Splits: rows are i.i.d. given the world; the first 80% go to train.csv, then 10%
 /// valid.csv, 10% test.csv (users and ads are shared across the splits).
@@ -78,7 +81,7 @@ public struct SyntheticGenerator {
     /// The CSV header, in file order.
     public static let columns = [
         "request_id", "surface", "click", "save", "p_click", "p_save", "user_id", "user_country",
-        "ad_id", "advertiser_id", "position", "ad_hist_ctr", "query_tokens", "query_ad_sim",
+        "ad_id", "advertiser_id", "ad_category", "position", "ad_hist_ctr", "query_tokens", "query_ad_sim",
         "context_pin_cat", "seq_items", "seq_actions",
     ]
     /// The file names written into the output directory.
@@ -168,8 +171,9 @@ public struct SyntheticGenerator {
                     items.append(UInt8(ascii: " "))
                     actions.append(UInt8(ascii: " "))
                 }
-                items.append(UInt8(ascii: "a"))
-                items.appendInteger(ad)
+                items.append(UInt8(ascii: "p"))
+                items.append(UInt8(ascii: "c"))
+                items.appendInteger(Int(world.adFine[ad]))
                 actions.append(UInt8(truncatingIfNeeded: 48 + action))
                 if sequenceLength < 8 {
                     sequenceTopics[sequenceLength] = Int(world.adTopic[ad])
@@ -294,6 +298,10 @@ public struct SyntheticGenerator {
                 out.append(UInt8(ascii: "v"))
                 out.appendInteger(advertiser)
                 out.append(UInt8(ascii: ","))
+                out.append(UInt8(ascii: "p"))
+                out.append(UInt8(ascii: "c"))
+                out.appendInteger(Int(world.adFine[ad]))
+                out.append(UInt8(ascii: ","))
                 out.appendInteger(position)
                 out.append(UInt8(ascii: ","))
                 let historicalCTR = world.adHistoricalCTR[ad]
@@ -329,7 +337,7 @@ public struct SyntheticGenerator {
 /// The constants of the ground truth documented on ``SyntheticGenerator``.
 enum Truth {
     static let trafficShares = [0.60, 0.25, 0.15]
-    static let clickIntercept = [-4.25, -4.1, -5.45]
+    static let clickIntercept = [-2.75, -2.9, -3.85]
     static let interestWeight = [0.6, 0.4, 0.6]
     static let saveIntercept = [-2.0, 0, -1.6]
     static let recentWeight = 2.0
@@ -338,6 +346,12 @@ enum Truth {
     static let relatedTopicWeight = 0.6
     static let relatedFineWeight = 0.3
     static let saveInterestWeight = 0.4
+    /// Standard deviations of the per-user activity b_u and save propensity s_u, and of
+    /// the noise of ad_hist_ctr's logit: kept small, because no feature reveals them
+    /// beyond the user's and ad's own rows.
+    static let activityStd = 0.25
+    static let saverStd = 0.25
+    static let historicalCTRNoise = 0.15
     static let saveRecentWeight = 0.8
     static let hideAction = 7
     /// Weights of engagement actions 1...6: click, save, closeup, long view, share, comment.

@@ -60,7 +60,7 @@ struct World {
             adTopic[ad] = UInt8(topic)
             adFine[ad] = UInt8(topic * Self.finePerTopic + random.below(Self.finePerTopic))
             adQuality[ad] = 0.5 * random.normal()
-            let noise = 0.25 * random.normal()
+            let noise = Truth.historicalCTRNoise * random.normal()
             adHistoricalCTR[ad] = random.bernoulli(0.05) ? .nan
                 : Truth.sigmoid(-3.2 + adQuality[ad] + advertiserQuality[advertiser] + noise)
             adsByTopic[topic].append(Int32(ad))
@@ -92,8 +92,8 @@ struct World {
                 userInterestCumulative[user * topicCount + topic] = total
             }
             for topic in 0..<topicCount { userInterestCumulative[user * topicCount + topic] /= total }
-            userActivity[user] = 0.4 * random.normal()
-            userSaver[user] = 0.4 * random.normal()
+            userActivity[user] = Truth.activityStd * random.normal()
+            userSaver[user] = Truth.saverStd * random.normal()
             let historyLength = random.bernoulli(0.1) ? 0 : 4 + random.below(93)
             for _ in 0..<historyLength {
                 let topic = Self.sampleCumulative(userInterestCumulative, offset: user * topicCount,

@@ -97,11 +97,11 @@ public func scoreFile(models: [BraidModel], data: URL, labels: Bool) throws -> S
 
 /// A human-readable table of a report: one line per surface/task, then overall.
 public func formatReport(_ report: MetricsReport, title: String) -> String {
-    let header = ["count", "auc", "logloss", "ne", "cal", "ece", "oracle_auc"].map { pad($0, 10) }.joined()
+    let header = ["count", "auc", "logloss", "ne", "cal", "ece", "oracle_auc"].map { pad($0, 11) }.joined()
     var lines = [title, "  " + pad("surface/task", 26, left: true) + header]
     func row(_ name: String, _ m: MetricSet) {
         let cells = [String(m.count), fmt(m.auc), fmt(m.logloss), fmt(m.ne), fmt(m.calibrationRatio), fmt(m.ece), fmt(m.oracleAUC)]
-        lines.append("  " + pad(name, 26, left: true) + cells.map { pad($0, 10) }.joined())
+        lines.append("  " + pad(name, 26, left: true) + cells.map { pad($0, 11) }.joined())
     }
     for (s, tasks) in report.surfaces { for (t, m) in tasks { row("\(s)/\(t)", m) } }
     for (t, m) in report.overall { row("overall/\(t)", m) }

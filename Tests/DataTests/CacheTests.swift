@@ -226,7 +226,7 @@ private func cachePath(for csv: URL) -> URL { DataCache.defaultURL(for: csv) }
         }
         // The producer holds the stream only while gathering one batch.
         var waited = 0
-        while released != nil && waited < 1000 {
+        while released != nil && waited < 10_000 {  // up to 10 s: a loaded CI machine may be slow to schedule the producer
             usleep(1000)
             waited += 1
         }

@@ -49,7 +49,7 @@ private func readRows(_ directory: String, _ file: String) throws -> (header: [S
     defer { try? FileManager.default.removeItem(atPath: run.directory) }
     let expectedHeader = [
         "request_id", "surface", "click", "save", "p_click", "p_save", "user_id", "user_country", "ad_id",
-        "advertiser_id", "position", "ad_hist_ctr", "query_tokens", "query_ad_sim", "context_pin_cat",
+        "advertiser_id", "ad_category", "position", "ad_hist_ctr", "query_tokens", "query_ad_sim", "context_pin_cat",
         "seq_items", "seq_actions",
     ]
     var counts: [Int] = []
@@ -110,7 +110,7 @@ private func readRows(_ directory: String, _ file: String) throws -> (header: [S
             let actions = row["seq_actions"]!.split(separator: " ").map { Int($0) }
             #expect(items.count == actions.count)
             #expect(actions.allSatisfy { $0 != nil && (1..<8).contains($0!) })
-            #expect(items.allSatisfy { $0.hasPrefix("a") })
+            #expect(items.allSatisfy { $0.hasPrefix("pc") })
             sequenceLengths.append(items.count)
         }
     }
@@ -169,13 +169,13 @@ private func readRows(_ directory: String, _ file: String) throws -> (header: [S
     let sequence = try #require(schema["sequence"] as? [String: Any])
     let features = (categorical + dense).compactMap { $0["name"] as? String }
     #expect(Set(features).isSubset(of: SyntheticGenerator.columns), "every feature has a column")
-    #expect(features.count == 9)
+    #expect(features == ["user_country", "ad_category", "query_tokens", "context_pin_cat", "ad_hist_ctr", "position",
+                         "query_ad_sim"], "ids are written but left out of the default config")
     #expect(sequence["max_length"] as? Int == 64 && sequence["action_types"] as? Int == 8)
-    #expect(sequence["item_table"] as? String == "item")
-    let itemTables = categorical.filter { $0["table"] as? String == "item" }
-    #expect(itemTables.count == 1 && itemTables[0]["side"] as? String == "candidate")
-    let userBuckets = categorical.first { $0["name"] as? String == "user_id" }?["buckets"] as? Int
-    #expect(userBuckets == SyntheticGenerator.buckets(forDistinctValues: run.report.users))
+    #expect(sequence["item_table"] as? String == "category")
+    let itemTables = categorical.filter { $0["table"] as? String == "category" }
+    #expect(itemTables.count == 1 && itemTables[0]["name"] as? String == "ad_category"
+            && itemTables[0]["side"] as? String == "candidate")
     let model = try #require(config["model"] as? [String: Any])
     for key in ["embedding_dim", "sequence", "cross_layers", "cross_rank", "deep", "experts", "expert_layers",
                 "tower_layers", "module_layers", "task_weights", "calibration_mode"] {
