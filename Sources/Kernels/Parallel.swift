@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 
 /// The number of worker threads Braid's own loops and OpenBLAS use.
 ///
@@ -12,12 +11,16 @@ public enum Threads {
     /// The current thread count (>= 1).
     public static var count: Int { _count }
 
-    /// Sets the thread count of Braid's loops. OpenBLAS runs single-threaded: large
-    /// products split their rows over Braid's threads instead (`matmul`), so the two
-    /// thread pools never compete for the cores.
+    /// Sets the thread count of Braid's loops and resizes the worker pool to
+    /// `n - 1` threads (the thread calling `parallelFor` is the n-th). OpenBLAS runs
+    /// single-threaded: large products split their rows over Braid's threads instead
+    /// (`matmul`), so the two thread pools never compete for the cores.
+    ///
+    /// Waits for a running `parallelFor` to finish; must not be called from inside one.
     public static func set(_ n: Int) {
         precondition(n >= 1, "thread count must be >= 1, got \(n)")
         _count = n
+        WorkerPool.shared.resize(workers: n - 1)
         openblas_set_num_threads(1)
     }
 }
@@ -26,8 +29,15 @@ public enum Threads {
 /// contiguous chunks of at least `grain` items each. Chunk boundaries depend only
 /// on `n`, `grain` and the thread count, so results are deterministic.
 ///
-/// Work smaller than ~200 us gains nothing from a second thread (PERF-NOTES):
-/// choose `grain` so a chunk is at least that much work.
+/// The calling thread runs chunk 0 and the pool's workers (see `WorkerPool`) the
+/// others; a chunk no worker has picked up yet when the caller is free is run by
+/// the caller. Calls from inside a `body`, or while another thread's loop holds
+/// the pool, run their chunks one after another on the calling thread (same
+/// boundaries, same results).
+///
+/// Workers spin for a short while after each loop, so back-to-back loops cost
+/// ~1 us to hand out; after an idle spell a worker sleeps and waking it costs
+/// 25-60 us (PERF-NOTES): choose `grain` so a chunk is worth that.
 @inlinable
 public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void) {
     let chunks = Swift.max(1, Swift.min(Threads.count, n / Swift.max(grain, 1)))
@@ -35,12 +45,5 @@ public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> V
         if n > 0 { body(0, 0..<n) }
         return
     }
-    let base = n / chunks, extra = n % chunks
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = c * base + Swift.min(c, extra)
-            let hi = lo + base + (c < extra ? 1 : 0)
-            body(c, lo..<hi)
-        }
-    }
+    withoutActuallyEscaping(body) { WorkerPool.shared.run(n: n, chunks: chunks, $0) }
 }
