@@ -24,17 +24,15 @@ public final class CSVFile {
     /// false when `buffer` belongs to someone else (a mapped file, or the reader a segment came from).
     private let ownsBuffer: Bool
     /// Scanning stops at the first record starting at or after this offset (a segment's end).
-    private let stopAt: Int
+    let stopAt: Int
     /// Offset of the next byte to scan.
     private(set) var position: Int
     /// 1-based line number of `position` (relative to the segment start for a segment reader).
     private(set) var line = 1
-    /// Start offset and length of each field of the current record; `fieldCount` used, `fieldCapacity` allocated.
-    private var fieldStarts = UnsafeMutablePointer<Int>.allocate(capacity: 64)
-    private var fieldLengths = UnsafeMutablePointer<Int>.allocate(capacity: 64)
-    private var fieldCapacity = 64
+    /// The fields of the current record.
+    private var fields = FieldList()
     /// Number of fields of the current record.
-    public private(set) var fieldCount = 0
+    public var fieldCount: Int { fields.count }
 
     /// Reads `url`; `path` is how errors name the file (default: the URL's path).
     public convenience init(contentsOf url: URL, path: String? = nil) throws {
@@ -114,30 +112,12 @@ public final class CSVFile {
 
     deinit {
         if ownsBuffer { buffer.deallocate() }
-        fieldStarts.deallocate()
-        fieldLengths.deallocate()
-    }
-
-    private func appendField(start: Int, length: Int) {
-        if fieldCount == fieldCapacity {
-            let starts = UnsafeMutablePointer<Int>.allocate(capacity: 2 * fieldCapacity)
-            let lengths = UnsafeMutablePointer<Int>.allocate(capacity: 2 * fieldCapacity)
-            starts.moveInitialize(from: fieldStarts, count: fieldCount)
-            lengths.moveInitialize(from: fieldLengths, count: fieldCount)
-            fieldStarts.deallocate()
-            fieldLengths.deallocate()
-            fieldStarts = starts
-            fieldLengths = lengths
-            fieldCapacity *= 2
-        }
-        fieldStarts[fieldCount] = start
-        fieldLengths[fieldCount] = length
-        fieldCount += 1
+        fields.deallocate()
     }
 
     /// The fields of the current record; valid until the next `nextRecord()`.
     public var record: CSVRecord {
-        CSVRecord(base: UnsafeRawPointer(buffer.baseAddress!), starts: fieldStarts, lengths: fieldLengths, count: fieldCount)
+        CSVRecord(base: UnsafeRawPointer(buffer.baseAddress!), starts: fields.starts, lengths: fields.lengths, count: fields.count)
     }
 
     /// Bytes of field `i` of the current record.
@@ -160,9 +140,12 @@ public final class CSVFile {
         return start
     }
 
-    /// Scans one record into `fieldStarts`/`fieldLengths`, skipping blank lines; returns its line.
+    /// Scans one record into `fields`, skipping blank lines; returns its line.
     private func scanRecord() throws -> Int? {
-        fieldCount = 0
+        // A local copy of the field list: no exclusivity check of the class property per field.
+        var fields = self.fields
+        fields.count = 0
+        defer { self.fields = fields }
         if position >= stopAt { return nil }
         let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let end = bufferCount
@@ -205,7 +188,7 @@ public final class CSVFile {
                     write += 1
                     i += 1
                 }
-                appendField(start: fieldStart, length: write - fieldStart)
+                fields.append(start: fieldStart, length: write - fieldStart)
                 if i < end && bytes[i] != 0x2C && bytes[i] != 0x0A && bytes[i] != 0x0D {
                     let errorLine = line
                     skipRestOfLine(from: i)
@@ -213,18 +196,14 @@ public final class CSVFile {
                 }
             } else {
                 let fieldStart = i
-                while i < end {
-                    let byte = bytes[i]
-                    if byte == 0x2C || byte == 0x0A || byte == 0x0D { break }
-                    i += 1
-                }
-                appendField(start: fieldStart, length: i - fieldStart)
+                i = Self.unquotedFieldEnd(bytes, from: i, to: end)
+                fields.append(start: fieldStart, length: i - fieldStart)
             }
             if i >= end { break }
             if bytes[i] == 0x2C {
                 i += 1
                 if i >= end {  // a trailing comma: one more, empty field
-                    appendField(start: i, length: 0)
+                    fields.append(start: i, length: 0)
                     break
                 }
                 continue
@@ -237,6 +216,33 @@ public final class CSVFile {
         }
         position = i
         return startLine
+    }
+
+    /// The offset of the first ',', LF or CR in `from ..< end` of `bytes`, or `end`: where an
+    /// unquoted field starting at `from` ends. Tests eight bytes per step with the exact
+    /// zero-byte test (x - 0x01..01) & ~x & 0x80..80 on the word XOR each delimiter, which
+    /// flags a byte wrongly only above a true match, so its lowest flag is the first delimiter.
+    @inline(__always)
+    static func unquotedFieldEnd(_ bytes: UnsafePointer<UInt8>, from: Int, to end: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var i = from
+        while i + 8 <= end {
+            let word = UInt64(littleEndian: UnsafeRawPointer(bytes + i).loadUnaligned(as: UInt64.self))
+            let comma = word ^ (ones &* 0x2C), lf = word ^ (ones &* 0x0A), cr = word ^ (ones &* 0x0D)
+            let found = ((comma &- ones) & ~comma | (lf &- ones) & ~lf | (cr &- ones) & ~cr) & highs
+            if found != 0 { return i + found.trailingZeroBitCount / 8 }
+            i += 8
+        }
+        while i < end && bytes[i] != 0x2C && bytes[i] != 0x0A && bytes[i] != 0x0D { i += 1 }
+        return i
+    }
+
+    /// `unquotedFieldEnd` one byte at a time (its test twin).
+    static func unquotedFieldEndByByte(_ bytes: UnsafePointer<UInt8>, from: Int, to end: Int) -> Int {
+        var i = from
+        while i < end && bytes[i] != 0x2C && bytes[i] != 0x0A && bytes[i] != 0x0D { i += 1 }
+        return i
     }
 
     /// After a quoting error: drop the rest of the physical line so scanning can resume.
@@ -297,6 +303,39 @@ public final class CSVFile {
 
 extension String {
     func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// Start offset and length of each field of a record, in buffers that double when full.
+private struct FieldList {
+    var starts = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+    var lengths = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+    var capacity = 64
+    var count = 0
+
+    @inline(__always)
+    mutating func append(start: Int, length: Int) {
+        if count == capacity { grow() }
+        starts[count] = start
+        lengths[count] = length
+        count += 1
+    }
+
+    private mutating func grow() {
+        let newStarts = UnsafeMutablePointer<Int>.allocate(capacity: 2 * capacity)
+        let newLengths = UnsafeMutablePointer<Int>.allocate(capacity: 2 * capacity)
+        newStarts.moveInitialize(from: starts, count: count)
+        newLengths.moveInitialize(from: lengths, count: count)
+        starts.deallocate()
+        lengths.deallocate()
+        starts = newStarts
+        lengths = newLengths
+        capacity *= 2
+    }
+
+    func deallocate() {
+        starts.deallocate()
+        lengths.deallocate()
+    }
 }
 
 /// The fields of one CSV record as byte ranges of the file buffer (quoted fields unescaped).

@@ -22,11 +22,13 @@ private final class PrivateMapping {
     deinit { munmap(base, count) }
 }
 
-/// One parsed segment of the CSV: its rows (lines relative to the segment start), raw dense
-/// values, where the next record starts and how many lines it spans.
+/// One parsed segment of the CSV: its rows laid out as a cache block (lines relative to the
+/// segment start), the bad rows it skipped and their first errors, where the next record
+/// starts and how many lines it spans.
 private struct SegmentResult {
-    var rows: EncodedRows
-    var rawDense: [Double]
+    var block: CacheBlock
+    var skippedRows: Int
+    var errors: [InputError]
     var end: Int
     var linesSpanned: Int
 }
@@ -37,7 +39,8 @@ extension DataCache {
     /// into a cache file at `url`, written to a temporary file beside it and renamed.
     ///
     /// The file is memory-mapped and cut into segments of about `segmentBytes` at line starts; `threads`
-    /// segments are encoded at a time, each assuming it starts at a record boundary. A segment
+    /// segments are encoded (and laid out as cache blocks) at a time, each assuming it starts at a
+    /// record boundary, while the blocks of the previous round are written. A segment
     /// is kept only when the previous one ended exactly where it starts (no quoted newline
     /// spans the cut); otherwise, or when a segment of the round fails, the round is parsed
     /// again sequentially on a fresh mapping, so errors name the first bad row exactly as a
@@ -93,7 +96,7 @@ extension DataCache {
         }
         bounds.append(size)
 
-        let writer = try CacheWriter(url: url, config: config, options: options, stamp: stamp)
+        let writer = try CacheWriter(url: url, config: config, options: options, stamp: stamp, maxPending: 2 * threads)
         var nextStart = dataStart
         var base = header.line
         var skipped = 0
@@ -137,11 +140,11 @@ extension DataCache {
                 }
             }
             for result in kept {
-                skipped += result.rows.skippedRows
-                for error in result.rows.errors where keptErrors.count < EncodedRows.keptErrors {
+                skipped += result.skippedRows
+                for error in result.errors where keptErrors.count < EncodedRows.keptErrors {
                     keptErrors.append(shifted(error, by: base))
                 }
-                try writer.append(result.rows, rawDense: result.rawDense, lineBase: base)
+                try writer.append(result.block, lineBase: base)
                 base += result.linesSpanned
                 nextStart = result.end
             }
@@ -157,12 +160,95 @@ extension DataCache {
         let csv = CSVFile(segmentOf: header, start: start, stop: stop)
         var rawDense: [Double] = []
         let rows = try EncodedRows(encoding: csv, config: config, options: options, rawDense: &rawDense)
-        return SegmentResult(rows: rows, rawDense: rawDense, end: csv.position, linesSpanned: csv.line - 1)
+        return SegmentResult(block: CacheBlock(rows, rawDense: rawDense), skippedRows: rows.skippedRows, errors: rows.errors,
+                             end: csv.position, linesSpanned: csv.line - 1)
     }
 }
 
-/// Writes a cache file: header placeholder, blocks as they come, then errors, block table and
-/// the real header; renamed into place by `finish`.
+/// The rows of one parsed segment laid out as one cache block (see `DataCache`): its sections
+/// back to back, each padded to 8 bytes, with the lines still relative to the segment start
+/// (`CacheWriter` adds the segment's first line before writing).
+private struct CacheBlock {
+    /// Rows in the block.
+    let count: Int
+    /// The sections' bytes.
+    var bytes: [UInt8]
+    /// Each section's offset in `bytes` and length (unpadded), in file order.
+    let sections: [(offset: Int, length: Int)]
+
+    /// Lays out `encoded` and its untransformed dense values: lines i64, surface i32, labels i8,
+    /// oracle f32, dense f64, sequence offsets, items and actions i32 (jagged: the leading
+    /// non-padding positions of each row), then per categorical feature ids and offsets i32.
+    init(_ encoded: EncodedRows, rawDense: [Double]) {
+        let n = encoded.count
+        count = n
+        let length = encoded.schema.sequence?.maxLength ?? 0
+        // Jagged sequence offsets first: they size the item and action sections.
+        var sequenceOffsets = [Int32](repeating: 0, count: n + 1)
+        if length > 0 {
+            encoded.seqActions.withUnsafeBufferPointer { actions in
+                var total = 0
+                for i in 0..<n {
+                    var p = 0
+                    while p < length && actions[i * length + p] != 0 { p += 1 }
+                    total += p
+                    sequenceOffsets[i + 1] = Int32(total)
+                }
+            }
+        }
+        let sequenceTotal = Int(sequenceOffsets[n])
+        var lengths = [8 * n, 4 * n, encoded.labels.count, 4 * encoded.oracle.count, 8 * rawDense.count,
+                       4 * (n + 1), 4 * sequenceTotal, 4 * sequenceTotal]
+        for feature in encoded.categorical {
+            lengths += [4 * feature.ids.count, 4 * (feature.offsets?.count ?? 0)]
+        }
+        var sections: [(offset: Int, length: Int)] = []
+        var total = 0
+        for length in lengths {
+            sections.append((total, length))
+            total += (length + 7) & ~7
+        }
+        self.sections = sections
+        bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            let base = UnsafeMutableRawPointer(buffer.baseAddress!)
+            for (offset, length) in sections {  // zero padding after each section
+                (base + offset + length).initializeMemory(as: UInt8.self, repeating: 0, count: (8 - length % 8) % 8)
+            }
+            func copy<T>(_ values: [T], to section: Int) {
+                values.withUnsafeBytes { base.advanced(by: sections[section].offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            let lines = base + sections[0].offset
+            for i in 0..<n { lines.storeBytes(of: Int64(encoded.lines[i]), toByteOffset: 8 * i, as: Int64.self) }
+            copy(encoded.surface, to: 1)
+            let labels = base + sections[2].offset
+            for i in encoded.labels.indices { labels.storeBytes(of: Int8(encoded.labels[i]), toByteOffset: i, as: Int8.self) }
+            copy(encoded.oracle, to: 3)
+            copy(rawDense, to: 4)
+            copy(sequenceOffsets, to: 5)
+            if length > 0 {
+                let items = base + sections[6].offset, actions = base + sections[7].offset
+                encoded.seqItems.withUnsafeBufferPointer { sequenceItems in
+                    encoded.seqActions.withUnsafeBufferPointer { sequenceActions in
+                        for i in 0..<n {
+                            let start = 4 * Int(sequenceOffsets[i]), bytes = 4 * Int(sequenceOffsets[i + 1]) - start
+                            (items + start).copyMemory(from: sequenceItems.baseAddress! + i * length, byteCount: bytes)
+                            (actions + start).copyMemory(from: sequenceActions.baseAddress! + i * length, byteCount: bytes)
+                        }
+                    }
+                }
+            }
+            for (f, feature) in encoded.categorical.enumerated() {
+                copy(feature.ids, to: 8 + 2 * f)
+                if let offsets = feature.offsets { copy(offsets, to: 9 + 2 * f) }
+            }
+            initialized = total
+        }
+    }
+}
+
+/// Writes a cache file: header placeholder, blocks as they come (on a background queue, so the
+/// next segments are parsed meanwhile), then errors, block table and the real header; renamed
+/// into place by `finish`.
 private final class CacheWriter {
     let url: URL
     let temporary: String
@@ -174,8 +260,16 @@ private final class CacheWriter {
     let stamp: (size: Int, mtime: Int64)
     let schema: Schema
     var finished = false
+    /// Writes the appended blocks in order.
+    private let queue = DispatchQueue(label: "braid.cache-writer")
+    /// Bounds the blocks appended but not yet written.
+    private let pending: DispatchSemaphore
+    /// The first write error of the background queue, guarded by `errorLock`.
+    private var writeError: Error?
+    private let errorLock = NSLock()
 
-    init(url: URL, config: ModelConfig, options: EncodeOptions, stamp: (size: Int, mtime: Int64)) throws {
+    /// Creates the temporary file; at most `maxPending` appended blocks wait to be written.
+    init(url: URL, config: ModelConfig, options: EncodeOptions, stamp: (size: Int, mtime: Int64), maxPending: Int) throws {
         self.url = url
         temporary = url.path + ".tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -186,6 +280,7 @@ private final class CacheWriter {
         key = DataCache.key(config: config, options: options)
         self.stamp = stamp
         schema = config.schema
+        pending = DispatchSemaphore(value: maxPending)
         try [UInt8](repeating: 0, count: DataCache.headerSize).withUnsafeBytes { try write($0) }
     }
 
@@ -209,62 +304,39 @@ private final class CacheWriter {
         offset += bytes.count
     }
 
-    /// Writes `values` as one section padded to 8 bytes and records (offset, bytes).
-    private func section<T>(_ values: [T]) throws {
-        let start = offset
-        let bytes = values.count * MemoryLayout<T>.stride
-        try values.withUnsafeBytes { try write($0) }
-        let pad = (8 - bytes % 8) % 8
-        if pad > 0 { try [UInt8](repeating: 0, count: pad).withUnsafeBytes { try write($0) } }
-        table += [UInt64(start), UInt64(bytes)]
-    }
-
-    /// Appends one block; `lineBase` is the file line of the segment's relative line 1.
-    func append(_ encoded: EncodedRows, rawDense: [Double], lineBase: Int) throws {
-        let n = encoded.count
-        guard n > 0 else { return }
-        table += [UInt64(rows), UInt64(n)]
-        try section(encoded.lines.map { Int64($0 + lineBase - 1) })
-        try section(encoded.surface)
-        var labels = [Int8](repeating: -1, count: encoded.labels.count)
-        for i in labels.indices { labels[i] = Int8(encoded.labels[i]) }
-        try section(labels)
-        try section(encoded.oracle)
-        try section(rawDense)
-        // Sequences: jagged, the leading non-padding positions of each row.
-        let length = schema.sequence?.maxLength ?? 0
-        var offsets = [Int32](repeating: 0, count: n + 1)
-        var items: [Int32] = [], actions: [Int32] = []
-        if length > 0 {
-            items.reserveCapacity(n * 8)
-            actions.reserveCapacity(n * 8)
-            encoded.seqActions.withUnsafeBufferPointer { sequenceActions in
-                encoded.seqItems.withUnsafeBufferPointer { sequenceItems in
-                    for i in 0..<n {
-                        var p = 0
-                        while p < length && sequenceActions[i * length + p] != 0 {
-                            items.append(sequenceItems[i * length + p])
-                            actions.append(sequenceActions[i * length + p])
-                            p += 1
-                        }
-                        offsets[i + 1] = Int32(items.count)
-                    }
+    /// Queues one block for writing; `lineBase` is the file line of the segment's relative line 1.
+    /// Throws an earlier block's write error.
+    func append(_ block: CacheBlock, lineBase: Int) throws {
+        guard block.count > 0 else { return }
+        pending.wait()
+        queue.async { [self] in
+            defer { pending.signal() }
+            guard errorLock.withLock({ writeError == nil }) else { return }
+            var block = block
+            table += [UInt64(rows), UInt64(block.count)]
+            let start = offset
+            for section in block.sections { table += [UInt64(start + section.offset), UInt64(section.length)] }
+            block.bytes.withUnsafeMutableBytes { bytes in
+                for i in 0..<block.count {
+                    let line = bytes.load(fromByteOffset: 8 * i, as: Int64.self)
+                    bytes.storeBytes(of: line + Int64(lineBase - 1), toByteOffset: 8 * i, as: Int64.self)
                 }
             }
+            do {
+                try block.bytes.withUnsafeBytes { try write($0) }
+            } catch {
+                errorLock.withLock { writeError = error }
+            }
+            rows += block.count
+            blocks += 1
         }
-        try section(offsets)
-        try section(items)
-        try section(actions)
-        for feature in encoded.categorical {
-            try section(feature.ids)
-            try section(feature.offsets ?? [])
-        }
-        rows += n
-        blocks += 1
+        if let error = errorLock.withLock({ writeError }) { throw error }
     }
 
     /// Writes errors, block table and header, then renames the file into place; returns the row count.
     func finish(skippedRows: Int, errors: [InputError]) throws -> Int {
+        queue.sync {}
+        if let writeError { throw writeError }
         let errorsOffset = offset
         let errorBytes = DataCache.encodeErrors(errors)
         try errorBytes.withUnsafeBytes { try write($0) }

@@ -80,9 +80,15 @@ public struct EncodedRows: Sendable {
         denseStats = config.denseStats
         categorical = config.schema.categorical.map { FeatureIDs(ids: [], offsets: $0.multi == nil ? nil : [0]) }
         var encoder = try RowEncoder(csv: csv, config: config, labels: options.labels)
+        let firstByte = csv.position
+        var reserved = false
         while true {
             let line: Int
             do {
+                if !reserved && count == Self.rowsBeforeReserving {
+                    reserved = true
+                    reserve(rows: count, bytes: csv.position - firstByte, remainingBytes: csv.stopAt - csv.position, rawDense: &rawDense)
+                }
                 guard let start = try csv.nextRecord() else { break }
                 line = start
                 if let only = options.onlySurfaces, !only.contains(csv.string(encoder.surfaceColumn)) {
@@ -95,6 +101,32 @@ public struct EncodedRows: Sendable {
                 skippedRows += 1
                 if errors.count < Self.keptErrors { errors.append(error) }
             }
+        }
+    }
+
+    /// Rows encoded before the columns' capacity is reserved from their bytes per row.
+    static let rowsBeforeReserving = 256
+
+    /// Reserves room in every column for the rows expected in `remainingBytes` more of the file,
+    /// judged by the first `rows` rows (which took `bytes`), so that the columns do not grow by
+    /// reallocating and copying. Only capacity changes.
+    private mutating func reserve(rows: Int, bytes: Int, remainingBytes: Int, rawDense: inout [Double]) {
+        guard rows > 0, bytes > 0, remainingBytes > 0 else { return }
+        let expected = count + Int(Double(remainingBytes) / Double(bytes) * Double(rows) * 1.02) + 16
+        func grow<T>(_ column: inout [T], perRow: Double) {
+            column.reserveCapacity(Int(Double(expected) * perRow) + 16)
+        }
+        let perRow = { (values: Int) in Double(values) / Double(rows) }
+        grow(&lines, perRow: 1)
+        grow(&surface, perRow: 1)
+        grow(&seqItems, perRow: perRow(seqItems.count))
+        grow(&seqActions, perRow: perRow(seqActions.count))
+        grow(&labels, perRow: perRow(labels.count))
+        grow(&oracle, perRow: perRow(oracle.count))
+        grow(&rawDense, perRow: perRow(rawDense.count))
+        for f in categorical.indices {
+            grow(&categorical[f].ids, perRow: perRow(categorical[f].ids.count))
+            if categorical[f].offsets != nil { grow(&categorical[f].offsets!, perRow: 1) }
         }
     }
 
@@ -192,7 +224,7 @@ private struct RowEncoder {
     let surfaceColumn: Int
     /// Per categorical feature: column (-1: none), table buckets, multi, exists[surface index].
     let categoricalColumns: [Int]
-    let categoricalBuckets: [UInt64]
+    let categoricalBuckets: [BucketHasher]
     let categoricalMulti: [Bool]
     /// exists[f * surfaceCount + surface index]
     let categoricalOn: [Bool]
@@ -200,10 +232,12 @@ private struct RowEncoder {
     let denseColumns: [Int]
     let denseOn: [Bool]
     let itemsColumn: Int, actionsColumn: Int
-    let itemBuckets: UInt64
+    let itemBuckets: BucketHasher
     let maxLength: Int, actionTypes: Int
     let labelColumns: [Int], oracleColumns: [Int]
     var scratch = [CChar](repeating: 0, count: 64)
+    /// The first `maxLength` sequence items' buckets and actions of the row being encoded.
+    var itemScratch: [Int32], actionScratch: [Int32]
 
     init(csv: CSVFile, config: ModelConfig, labels: Bool) throws {
         schema = config.schema
@@ -214,7 +248,7 @@ private struct RowEncoder {
         let column = { (name: String) in csv.columnIndex[name] ?? -1 }
         let onMask = { (list: [String]?) in config.schema.surfaces.map { list?.contains($0) ?? true } }
         categoricalColumns = schema.categorical.map { column($0.name) }
-        categoricalBuckets = schema.categorical.map { UInt64($0.buckets) }
+        categoricalBuckets = schema.categorical.map { BucketHasher(buckets: UInt64($0.buckets)) }
         categoricalMulti = schema.categorical.map { $0.multi != nil }
         categoricalOn = schema.categorical.flatMap { onMask($0.surfaces) }
         surfaceCount = schema.surfaces.count
@@ -222,8 +256,10 @@ private struct RowEncoder {
         denseOn = schema.dense.flatMap { onMask($0.surfaces) }
         itemsColumn = schema.sequence.map { column($0.items) } ?? -1
         actionsColumn = schema.sequence.map { column($0.actions) } ?? -1
-        itemBuckets = schema.sequence.map { UInt64(config.schema.tableBuckets[$0.itemTable]!) } ?? 2
+        itemBuckets = BucketHasher(buckets: schema.sequence.map { UInt64(config.schema.tableBuckets[$0.itemTable]!) } ?? 2)
         maxLength = schema.sequence?.maxLength ?? 0
+        itemScratch = [Int32](repeating: 0, count: maxLength)
+        actionScratch = [Int32](repeating: 0, count: maxLength)
         actionTypes = schema.sequence?.actionTypes ?? 0
         labelColumns = schema.allTasks.map { column($0) }
         oracleColumns = schema.allTasks.map { column("p_" + $0) }
@@ -291,27 +327,27 @@ private struct RowEncoder {
     }
 
     private mutating func appendRest(record csv: CSVRecord, line: Int, surface s: Int, into rows: inout EncodedRows) throws {
-        // Sequence: validate counts and actions first.
-        var sequenceItems = UnsafeRawBufferPointer(start: nil, count: 0)
-        var actionCount = 0
+        // Sequence: items hashed and actions parsed in one pass each (the first maxLength kept
+        // in the scratch buffers), counts and actions validated before anything is appended.
+        var kept = 0
         if maxLength > 0 {
-            sequenceItems = csv.field(itemsColumn)
             let actionsCell = csv.field(actionsColumn)
-            let itemCount = countTokens(sequenceItems)
-            actionCount = countTokens(actionsCell)
+            let length = maxLength
+            let items = csv.field(itemsColumn)
+            let hasher = itemBuckets
+            let itemCount = itemScratch.withUnsafeMutableBufferPointer { hasher.bucketTokens(items, limit: length, into: $0.baseAddress!) }
+            let types = actionTypes
+            let actions = actionScratch.withUnsafeMutableBufferPointer { parseActions(actionsCell, actionTypes: types, limit: length, into: $0.baseAddress!) }
             let sequence = schema.sequence!
-            if itemCount != actionCount {
-                throw fail(line, sequence.actions, "\(actionCount) actions but \(itemCount) items in column \"\(sequence.items)\"; "
+            if itemCount != actions.count {
+                throw fail(line, sequence.actions, "\(actions.count) actions but \(itemCount) items in column \"\(sequence.items)\"; "
                            + "expected one action per item")
             }
-            var bad: UnsafeRawBufferPointer?
-            forEachToken(actionsCell) { token in
-                if bad == nil && parseAction(token) == nil { bad = token }
-            }
-            if let bad {
+            if let bad = actions.firstBad {
                 throw fail(line, sequence.actions, "action \(pythonRepr(String(decoding: bad, as: UTF8.self))); "
                            + "expected an integer in [1, \(actionTypes))")
             }
+            kept = min(itemCount, length)
         }
         // Labels and oracle probabilities, in task order (label, then p_<task>).
         let labelStart = rows.labels.count
@@ -346,57 +382,97 @@ private struct RowEncoder {
         }
         // Nothing below can fail.
         if maxLength > 0 {
-            let start = rows.seqItems.count
-            rows.seqItems.append(contentsOf: repeatElement(0, count: maxLength))
-            rows.seqActions.append(contentsOf: repeatElement(0, count: maxLength))
-            let buckets = itemBuckets
-            let length = maxLength
-            // Through raw buffers: no exclusivity or uniqueness check per token.
-            rows.seqItems.withUnsafeMutableBufferPointer { out in
-                var k = 0
-                forEachToken(sequenceItems) { token in
-                    if k < length { out[start + k] = bucket(token, buckets: buckets) }
-                    k += 1
-                }
+            for k in kept..<maxLength {  // padding
+                itemScratch[k] = 0
+                actionScratch[k] = 0
             }
-            let actionsCell = csv.field(actionsColumn)
-            rows.seqActions.withUnsafeMutableBufferPointer { out in
-                var k = 0
-                forEachToken(actionsCell) { token in
-                    if k < length { out[start + k] = Int32(parseAction(token)!) }
-                    k += 1
-                }
-            }
+            rows.seqItems.append(contentsOf: itemScratch)
+            rows.seqActions.append(contentsOf: actionScratch)
         }
         for f in categoricalColumns.indices {
             let on = categoricalOn[f * surfaceCount + s]
             if categoricalMulti[f] {
                 if on {
-                    let buckets = categoricalBuckets[f]
+                    let hasher = categoricalBuckets[f]
                     forEachToken(csv.field(categoricalColumns[f])) { token in
-                        rows.categorical[f].ids.append(bucket(token, buckets: buckets))
+                        rows.categorical[f].ids.append(hasher.bucket(token))
                     }
                 }
                 rows.categorical[f].offsets!.append(Int32(rows.categorical[f].ids.count))
             } else {
-                rows.categorical[f].ids.append(on ? bucket(csv.field(categoricalColumns[f]), buckets: categoricalBuckets[f]) : 0)
+                rows.categorical[f].ids.append(on ? categoricalBuckets[f].bucket(csv.field(categoricalColumns[f])) : 0)
             }
         }
         rows.appendRow(line: line, surface: Int32(s))
     }
+}
 
-    /// An action id in [1, actionTypes) written as ASCII digits, else nil.
-    @inline(__always)
-    private func parseAction(_ token: UnsafeRawBufferPointer) -> Int? {
-        var value = 0
-        for byte in token {
-            let digit = Int(byte &- 0x30)
-            guard digit < 10 && byte >= 0x30 else { return nil }
-            value = value * 10 + digit
-            if value >= actionTypes { return nil }
-        }
-        return value >= 1 ? value : nil
+/// An action id in [1, actionTypes) written as ASCII digits, else nil.
+@inline(__always)
+func parseAction(_ token: UnsafeRawBufferPointer, actionTypes: Int) -> Int? {
+    var value = 0
+    for byte in token {
+        let digit = Int(byte &- 0x30)
+        guard digit < 10 && byte >= 0x30 else { return nil }
+        value = value * 10 + digit
+        if value >= actionTypes { return nil }
     }
+    return value >= 1 ? value : nil
+}
+
+/// The space-separated non-empty tokens of a `seq_actions` cell in one pass: their count, the
+/// first that is not an action id in [1, actionTypes) (`parseAction`), and the ids of the first
+/// `limit` tokens in `out` (0 for an invalid one). Gives what `forEachToken` with `parseAction`
+/// gives (`EncodingKernelTests` compares them).
+///
+/// The usual cell is single digits each followed by a space ("3 1 5 1 ..."): eight bytes
+/// "d d d d " are checked and decoded at once, anything else one token at a time.
+@inline(__always)
+func parseActions(_ cell: UnsafeRawBufferPointer, actionTypes: Int, limit: Int,
+                  into out: UnsafeMutablePointer<Int32>) -> (count: Int, firstBad: UnsafeRawBufferPointer?) {
+    guard let base = cell.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return (0, nil) }
+    let n = cell.count
+    let lanes: UInt64 = 0x0001_0001_0001_0001
+    // Single-digit ids 1 ... maxDigit are valid.
+    let maxDigit = UInt64(max(0, min(actionTypes - 1, 9)))
+    var i = 0
+    var count = 0
+    var firstBad: UnsafeRawBufferPointer?
+    while i < n {
+        if base[i] == 0x20 {
+            i += 1
+            continue
+        }
+        if i + 8 <= n {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+            // Odd bytes spaces; even bytes d with 0x100 + d - '1' per 16-bit lane in [0x100, 0x100 + maxDigit).
+            let digits = (word & (0xFF &* lanes) | (0x100 &* lanes)) &- (0x31 &* lanes)
+            if word & (0xFF00 &* lanes) == 0x2000 &* lanes && digits & (0x100 &* lanes) == 0x100 &* lanes
+                && ((digits & (0xFF &* lanes)) &+ (0x100 &- maxDigit) &* lanes) & (0x100 &* lanes) == 0 {
+                for k in 0..<4 where count + k < limit {
+                    out[count + k] = Int32(truncatingIfNeeded: (digits >> (16 * UInt64(k))) & 0xFF) + 1
+                }
+                count += 4
+                i += 8
+                continue
+            }
+        }
+        let start = i
+        var value = 0
+        var valid = true
+        repeat {
+            let digit = Int(base[i] &- 0x30)
+            if digit >= 10 { valid = false }
+            value = value &* 10 &+ digit
+            if value >= actionTypes { valid = false }
+            i += 1
+        } while i < n && base[i] != 0x20
+        valid = valid && value >= 1
+        if !valid && firstBad == nil { firstBad = UnsafeRawBufferPointer(start: base + start, count: i - start) }
+        if count < limit { out[count] = valid ? Int32(truncatingIfNeeded: value) : 0 }
+        count += 1
+    }
+    return (count, firstBad)
 }
 
 /// Calls `body` with each space-separated non-empty token of `cell` (SPEC 1.2).
@@ -410,12 +486,4 @@ func forEachToken(_ cell: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointe
         while i < n && cell[i] != 0x20 { i += 1 }
         if i > start { body(UnsafeRawBufferPointer(rebasing: cell[start..<i])) }
     }
-}
-
-/// The number of space-separated non-empty tokens of `cell`.
-@inline(__always)
-func countTokens(_ cell: UnsafeRawBufferPointer) -> Int {
-    var count = 0
-    forEachToken(cell) { _ in count += 1 }
-    return count
 }

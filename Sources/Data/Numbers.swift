@@ -31,9 +31,16 @@ func matchesNumberSyntax(_ bytes: UnsafeRawBufferPointer) -> Bool {
     return i == n
 }
 
-/// Correctly rounded decimal-to-double conversion (strtod) of bytes already known to match the
-/// number syntax; `scratch` is reused between calls to hold the NUL-terminated copy.
+/// Correctly rounded decimal-to-double conversion of bytes already known to match the number
+/// syntax: `exactShortDecimal` when it applies, else strtod (`strtodDouble`); the two give the
+/// same bits. `scratch` is reused between calls to hold strtod's NUL-terminated copy.
+@inline(__always)
 func parseDouble(_ bytes: UnsafeRawBufferPointer, scratch: inout [CChar]) -> Double {
+    exactShortDecimal(bytes) ?? strtodDouble(bytes, scratch: &scratch)
+}
+
+/// strtod of bytes that match the number syntax (glibc's strtod rounds correctly).
+func strtodDouble(_ bytes: UnsafeRawBufferPointer, scratch: inout [CChar]) -> Double {
     if scratch.count < bytes.count + 1 { scratch = [CChar](repeating: 0, count: bytes.count + 64) }
     return scratch.withUnsafeMutableBufferPointer { buffer in
         let base = buffer.baseAddress!
@@ -41,6 +48,71 @@ func parseDouble(_ bytes: UnsafeRawBufferPointer, scratch: inout [CChar]) -> Dou
         base[bytes.count] = 0
         return strtod(base, nil)
     }
+}
+
+/// 10^0 ... 10^22: the powers of ten a double holds exactly.
+private let exactPowersOfTen: [Double] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+]
+
+/// The correctly rounded double of a number-syntax string whose significant digits form an
+/// integer w <= 2^53 and whose decimal exponent e (after moving the point behind the last digit)
+/// is in [-22, 22], else nil. Then w and 10^|e| are exact doubles and one IEEE multiplication or
+/// division rounds w * 10^e correctly (Clinger's fast path), so the result equals strtod's.
+/// `NumbersTests` compares it with `strtodDouble` bit for bit.
+@inline(__always)
+func exactShortDecimal(_ bytes: UnsafeRawBufferPointer) -> Double? {
+    guard let p = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+    let n = bytes.count
+    var i = 0
+    var negative = false
+    if p[0] == 0x2D || p[0] == 0x2B {
+        negative = p[0] == 0x2D
+        i = 1
+    }
+    var mantissa: UInt64 = 0
+    var significantDigits = 0
+    var exponent = 0
+    var fraction = false
+    while i < n {
+        let digit = p[i] &- 0x30
+        if digit >= 10 {
+            if p[i] == 0x2E {
+                fraction = true
+                i += 1
+                continue
+            }
+            break  // 'e' or 'E'
+        }
+        if mantissa != 0 || digit != 0 {
+            if significantDigits == 19 { return nil }  // w might not fit in 64 bits
+            mantissa = mantissa &* 10 &+ UInt64(digit)
+            significantDigits += 1
+        }
+        if fraction { exponent -= 1 }
+        i += 1
+    }
+    if i < n {  // exponent part: [eE][+-]?digits
+        i += 1
+        var exponentNegative = false
+        if p[i] == 0x2D || p[i] == 0x2B {
+            exponentNegative = p[i] == 0x2D
+            i += 1
+        }
+        var written = 0
+        while i < n {
+            if written > 100_000 { return nil }
+            written = written * 10 + Int(p[i] &- 0x30)
+            i += 1
+        }
+        exponent += exponentNegative ? -written : written
+    }
+    if mantissa == 0 { return negative ? -0.0 : 0.0 }
+    guard mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else { return nil }
+    let w = Double(mantissa)
+    let magnitude = exponent >= 0 ? w * exactPowersOfTen[exponent] : w / exactPowersOfTen[-exponent]
+    return negative ? -magnitude : magnitude
 }
 
 /// SPEC 1.4 number of a dense cell: the syntax above and finite. The error text is the
