@@ -14,32 +14,61 @@ import Foundation
 /// is done or the stream is released (leaving the loop early is fine). Iterate one stream
 /// from one thread.
 public final class BatchStream: Sequence, IteratorProtocol {
-    private let condition = NSCondition()
-    private var queue: [Batch] = []
-    private var head = 0
-    private var produced = 0
-    private var cancelled = false
-    private let capacity: Int
+    /// The queue shared with the producer thread. The producer holds only this, never the
+    /// stream, so releasing the stream (leaving the loop early) always runs `deinit`,
+    /// which cancels the producer even while it waits for room.
+    private final class Shared {
+        let condition = NSCondition()
+        var queue: [Batch] = []
+        var head = 0
+        var produced = 0
+        var consumed = 0
+        var cancelled = false
+        let capacity: Int
+
+        init(capacity: Int) { self.capacity = capacity }
+
+        func waitForRoom() -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            while !cancelled && produced - consumed >= capacity { condition.wait() }
+            return !cancelled
+        }
+
+        func push(_ batch: Batch) {
+            condition.lock()
+            queue.append(batch)
+            produced += 1
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func cancel() {
+            condition.lock()
+            cancelled = true
+            queue.removeAll()
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    private let shared: Shared
     private let total: Int
-    private var consumed = 0
-    private var thread: Thread?
 
     /// Gathers `plan`'s batches with `gather` (called on the background thread, in order).
     public init(plan: [[Int]], prefetch: Int = 3, gather: @escaping ([Int]) -> Batch) {
         precondition(prefetch >= 1, "prefetch must be >= 1, got \(prefetch)")
-        capacity = prefetch
+        let shared = Shared(capacity: prefetch)
+        self.shared = shared
         total = plan.count
-        let thread = Thread { [weak self, plan] in
+        let thread = Thread { [shared, plan] in
             for rows in plan {
-                // Wait for room without holding a strong reference to the stream between batches.
-                guard let stream = self, stream.waitForRoom() else { return }
-                let batch = gather(rows)
-                stream.push(batch)
+                guard shared.waitForRoom() else { return }
+                shared.push(gather(rows))
             }
         }
         thread.name = "braid.BatchStream"
         thread.stackSize = 1 << 20
-        self.thread = thread
         thread.start()
     }
 
@@ -53,45 +82,26 @@ public final class BatchStream: Sequence, IteratorProtocol {
         self.init(plan: plan, prefetch: prefetch) { [rows] in rows.batch(rows: $0) }
     }
 
-    deinit {
-        condition.lock()
-        cancelled = true
-        condition.broadcast()
-        condition.unlock()
-    }
+    deinit { shared.cancel() }
 
     /// The number of batches in the plan.
-    public var underestimatedCount: Int { total - consumed }
-
-    private func waitForRoom() -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while !cancelled && produced - consumed >= capacity { condition.wait() }
-        return !cancelled
-    }
-
-    private func push(_ batch: Batch) {
-        condition.lock()
-        queue.append(batch)
-        produced += 1
-        condition.broadcast()
-        condition.unlock()
-    }
+    public var underestimatedCount: Int { total - shared.consumed }
 
     /// The next batch, waiting for the producer if needed; nil after the last one.
     public func next() -> Batch? {
-        condition.lock()
-        defer { condition.unlock() }
-        guard consumed < total else { return nil }
-        while head >= queue.count { condition.wait() }
-        let batch = queue[head]
-        head += 1
-        consumed += 1
-        if head > 64 {  // drop consumed batches now and then
-            queue.removeFirst(head)
-            head = 0
+        let s = shared
+        s.condition.lock()
+        defer { s.condition.unlock() }
+        guard s.consumed < total else { return nil }
+        while s.head >= s.queue.count { s.condition.wait() }
+        let batch = s.queue[s.head]
+        s.head += 1
+        s.consumed += 1
+        if s.head > 64 {  // drop consumed batches now and then
+            s.queue.removeFirst(s.head)
+            s.head = 0
         }
-        condition.broadcast()
+        s.condition.broadcast()
         return batch
     }
 }

@@ -92,8 +92,8 @@ public final class BraidModel {
         let emb = embeddingBag(lookups, count: B)
         let flatEmb = reshape(emb, [B, F * D])
         trace?["emb"] = emb
-        let dense = Tensor(shape: [B, schema.dense.count], values: batch.dense)
-        var parts = [flatEmb, dense]
+        var parts = [flatEmb]
+        if !schema.dense.isEmpty { parts.append(Tensor(shape: [B, schema.dense.count], values: batch.dense)) }
         // 2.2: the sequence
         if let sequence, let spec = schema.sequence, let cf = schema.candidateFeature {
             let L = spec.maxLength

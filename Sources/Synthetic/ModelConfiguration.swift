@@ -71,7 +71,9 @@ extension SyntheticGenerator {
     /// left out: at ~16 rows per user and ~30 per ad their embeddings memorise the
     /// training labels within the first epoch and lower test AUC; add them back for
     /// data sets with many rows per id), a model sized for 2 CPU cores,
-    /// late fusion (user-side sequence work is done once per user at serving), empty
+    /// early fusion (the most accurate on this data: the Transformer sees the candidate's
+    /// category beside each action; `late` and `append` score faster, see
+    /// docs/PERFORMANCE.md "Fusion modes"), recent_k 8 (the truth's recent window), empty
     /// `dense_stats` and `calibration` (training fits them).
     public func modelConfigurationJSON() -> String {
         typealias J = OrderedJSON
@@ -115,7 +117,7 @@ extension SyntheticGenerator {
         let model: J = .object([
             ("embedding_dim", .integer(16)),
             ("sequence", .object([
-                ("fusion", .string("late")), ("d_model", .integer(32)), ("n_heads", .integer(2)),
+                ("fusion", .string("early")), ("d_model", .integer(32)), ("n_heads", .integer(2)),
                 ("n_layers", .integer(2)), ("d_ff", .integer(64)), ("recent_k", .integer(8)),
                 ("proj_rank", .integer(32)), ("proj_dim", .integer(32)),
             ])),

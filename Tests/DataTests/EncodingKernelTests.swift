@@ -209,9 +209,11 @@ import Testing
     }
 }
 
-/// The cache bytes of a generated file are the ones the code before the fast kernels wrote
-/// (commit 6f2e315, `braid generate --rows 30000` and `braid bench data`, which builds with
-/// `fitDenseStats` and 8 MiB segments: 24,000 rows in 2 blocks), whatever the thread count.
+/// The cache bytes of a generated file (`braid generate --rows 30000`, built with
+/// `fitDenseStats` and 8 MiB segments: 24,000 rows in 2 blocks) are pinned, whatever the
+/// thread count. The fast kernels were checked byte for byte against the code before them
+/// (commit 6f2e315) on the first generator's data; the pin was retaken when the generator
+/// changed its columns (ad_category, category sequences), with the same parser.
 @Suite struct CacheBytesTests {
     @Test(arguments: [1, 2, 3])
     func cacheOfAGeneratedFileIsUnchanged(threads: Int) throws {
@@ -224,8 +226,8 @@ import Testing
                                         options: EncodeOptions(fitDenseStats: true), to: cache, threads: threads)
         #expect(built.rows == 24_000)
         var bytes = [UInt8](try Foundation.Data(contentsOf: cache))
-        #expect(bytes.count == 9_695_640)
+        #expect(bytes.count == 9_410_936)
         for k in 32..<40 { bytes[k] = 0 }  // the CSV's mtime
-        #expect(bytes.withUnsafeBytes { fnv1a64($0) } == 0xD79B_C3EB_85D9_D07E)
+        #expect(bytes.withUnsafeBytes { fnv1a64($0) } == 0xB873_EC3F_ABF7_3AC3)
     }
 }

@@ -181,7 +181,7 @@ private func readRows(_ directory: String, _ file: String) throws -> (header: [S
                 "tower_layers", "module_layers", "task_weights", "calibration_mode"] {
         #expect(model[key] != nil, "model.\(key) missing")
     }
-    #expect((model["sequence"] as? [String: Any])?["fusion"] as? String == "late")
+    #expect((model["sequence"] as? [String: Any])?["fusion"] as? String == "early")
     #expect((config["dense_stats"] as? [String: Any])?.isEmpty == true)
     #expect((config["calibration"] as? [String: Any])?.isEmpty == true)
 }

@@ -53,6 +53,27 @@ import Training
         #expect(throws: (any Error).self) { try Self.job(out).run() }
     }
 
+    /// A schema with no dense features and no sequence (the Douban adapter's shape) trains:
+    /// x0 is then the embeddings and the surface embedding only.
+    @Test func schemaWithoutDenseFeaturesOrSequenceTrains() throws {
+        let base = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: base) }
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("multi_exclusive/model.json"))) as? [String: Any])
+        var schema = try #require(json["schema"] as? [String: Any]), model = try #require(json["model"] as? [String: Any])
+        schema["dense"] = [Any]()
+        schema.removeValue(forKey: "sequence"); model.removeValue(forKey: "sequence")
+        json["schema"] = schema; json["model"] = model; json["dense_stats"] = [String: Any]()
+        let config = base.appendingPathComponent("model.json")
+        try JSONSerialization.data(withJSONObject: json).write(to: config)
+        var options = TrainingOptions()
+        options.epochs = 1; options.batchSize = 5; options.threads = 1; options.progress = false
+        let csv = Fixtures.url("multi_exclusive/batch.csv")
+        let trained = try TrainRun(config: config, trainFile: csv, validFile: csv, out: base.appendingPathComponent("run"), options: options).run()
+        let loaded = try BraidModel.load(directory: trained[0].directory)
+        #expect(loaded.config.schema.dense.isEmpty && loaded.config.schema.sequence == nil)
+        #expect(trained[0].history.count == 1 && trained[0].history[0].trainLoss.isFinite)
+    }
+
     @Test func separateTrainsOneModelPerSurface() throws {
         let out = Self.temporaryDirectory().appendingPathComponent("sep")
         defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
