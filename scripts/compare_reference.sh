@@ -21,7 +21,7 @@ fusion=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 score() {  # fusion -> the broadcast row of `braid bench score`
   "$braid" bench score --config "$config" --data "$data" --threads "$threads" --fusion "$1" \
-    --candidates "$candidates" --batch-users 0 --requests 100 --warmup 10 2>/dev/null | grep '"broadcast":true'
+    --candidates "$candidates" --batch-users 0 --requests 300 --warmup 20 2>/dev/null | grep '"broadcast":true'
 }
 train=$("$braid" bench train --config "$config" --data "$data" --threads "$threads" --batch-size "$batch")
 score_cfg=$(score "$fusion")
