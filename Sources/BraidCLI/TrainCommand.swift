@@ -62,10 +62,11 @@ struct TrainCommand: ParsableCommand {
 }
 
 /// Runs `body`, turning input and config errors into `error: ...` on stderr and exit 1.
+@discardableResult
 func runReportingErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let error as CustomStringConvertible where !(error is ExitCode) {
+    } catch let error as CustomStringConvertible {
         FileHandle.standardError.write("error: \(error.description)\n".data(using: .utf8)!)
         throw ExitCode.failure
     }

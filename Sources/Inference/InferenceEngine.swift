@@ -133,7 +133,7 @@ extension EncodedRequests {
     /// candidate feature does not exist on the request's surface). Every request is its own
     /// user (U = number of requests). All user rows must share one surface.
     public init(rows: EncodedRows, requests: [(user: Int, candidates: [Int])]) {
-        let schema = rows.schema, F = schema.categorical.count, nDense = schema.dense.count
+        let schema = rows.schema, nDense = schema.dense.count
         let L = schema.sequence?.maxLength ?? 0
         let surface = requests.first.map { rows.surface[$0.user] } ?? 0
         let surfaceName = schema.surfaces[Int(surface)]
