@@ -118,12 +118,17 @@ public struct SequenceEncoder {
             (x, y) = block.forward(packed: x, lengths: lengths, offsets: packing.offsets, maxLength: L, candidate: y, userIndex: userIndex)
         }
         x = reshape(scatterRows(finalNorm(x), packing.padded, rows: S * L), [S, L, d])    // invalid x_i read as 0
+        var parts: [Tensor]
         var rowLengths = lengths
-        if let ui = userIndex {  // late and append: user tokens ran once per user
-            x = gatherRows(x, ui)
+        if let ui = userIndex {
+            // late and append: user tokens ran once per user; so does the readout
+            // [maxpool ; x_0 .. x_{K-1}], gathered per candidate
+            let perUser = concat([maxPool(x, lengths: lengths), sliceColumns(reshape(x, [S, L * dModel]), offset: 0, width: recentK * dModel)])
+            parts = [gatherRows(perUser, ui)]
             rowLengths = ui.map { lengths[Int($0)] }
+        } else {
+            parts = [maxPool(x, lengths: rowLengths), sliceColumns(reshape(x, [B, L * dModel]), offset: 0, width: recentK * dModel)]
         }
-        var parts = [maxPool(x, lengths: rowLengths), sliceColumns(reshape(x, [B, L * dModel]), offset: 0, width: recentK * dModel)]
         switch fusion {
         case .append:
             let yOut = finalNorm(y!)
@@ -131,10 +136,16 @@ public struct SequenceEncoder {
             trace?["seq_y"] = yOut
         case .late:
             let q = target!(c)                                                             // [B, d]
-            let scores = batchedDot(x, q) * (1 / Float(dModel).squareRoot())              // [B, L]
-            var mask = [UInt8](repeating: 0, count: B * L)
-            for b in 0..<B { for i in 0..<Int(rowLengths[b]) { mask[b * L + i] = 1 } }
-            parts.append(weightedSum(softmax(scores, mask: mask), x))                     // t: [B, d]
+            let scale = 1 / Float(dModel).squareRoot()
+            if let ui = userIndex, !Tape.isRecording {  // serving: no copy of the tokens per candidate
+                parts.append(indexedTargetAttention(users: x, lengths: lengths, query: q, userIndex: ui, scale: scale))
+            } else {
+                let xb = userIndex.map { gatherRows(x, $0) } ?? x                         // [B, L, d]
+                let scores = batchedDot(xb, q) * scale                                     // [B, L]
+                var mask = [UInt8](repeating: 0, count: B * L)
+                for b in 0..<B { for i in 0..<Int(rowLengths[b]) { mask[b * L + i] = 1 } }
+                parts.append(weightedSum(softmax(scores, mask: mask), xb))                // t: [B, d]
+            }
         case .early:
             break
         }

@@ -88,6 +88,9 @@ public final class Tape {
     }
     @usableFromInline var rules: [() -> Void] = []
 
+    /// Whether a tape records on this thread (false in inference: ops keep no graph).
+    public static var isRecording: Bool { current != nil }
+
     public init() {}
 
     /// Runs `body` with this tape recording.

@@ -80,6 +80,37 @@ public func weightedSum(_ w: Tensor, _ v: Tensor) -> Tensor {
     return y
 }
 
+/// Target attention of candidates over their user's tokens, without copying the tokens
+/// per candidate (inference only: no gradient is recorded):
+/// t[b] = sum_i softmax_i(scale * x[u, i] . q[b]) x[u, i] over the valid i < lengths[u],
+/// u = userIndex[b]; t[b] = 0 when the user has no valid token.
+/// x [U, L, d], q [B, d] -> [B, d]. Same arithmetic, in the same order, as
+/// `weightedSum(softmax(batchedDot(gatherRows(x, userIndex), q) * scale, mask), ...)`.
+public func indexedTargetAttention(users x: Tensor, lengths: [Int32], query q: Tensor, userIndex: [Int32], scale: Float) -> Tensor {
+    precondition(Tape.current == nil, "indexedTargetAttention records no gradient; use it without a tape")
+    let L = x.shape[1], d = x.shape[2], B = q.shape[0]
+    let y = Tensor(shape: [B, d], zeroed: true)
+    parallelFor(B, grain: Swift.max(1, 65_536 / Swift.max(L * d, 1))) { _, range in
+        var scores = [Float](repeating: 0, count: L), p = [Float](repeating: 0, count: L)
+        var mask = [UInt8](repeating: 0, count: L)
+        for b in range {
+            let u = Int(userIndex[b]), n = Int(lengths[u])
+            if n == 0 { continue }
+            let qb = q.data + b * d, xu = x.data + u * L * d
+            for l in 0..<L {
+                let xl = xu + l * d
+                var acc: Float = 0
+                for j in 0..<d { acc += xl[j] * qb[j] }
+                scores[l] = acc * scale
+                mask[l] = l < n ? 1 : 0
+            }
+            softmaxForward(&p, scores, mask: mask, rows: 1, n: L)
+            for l in 0..<L { axpy(y.data + b * d, xu + l * d, alpha: p[l], count: d) }
+        }
+    }
+    return y
+}
+
 /// Zeroes positions at or past each sequence's valid prefix: x [B, L, d] -> [B, L, d].
 /// The gradient is masked the same way.
 public func maskPositions(_ x: Tensor, lengths: [Int32]) -> Tensor {
