@@ -125,8 +125,8 @@ struct DemoCommand: ParsableCommand {
                 ])))
             }
         }
+        let T = config.schema.allTasks.count, click = config.schema.allTasks.firstIndex(of: "click") ?? 0
         let rates = config.schema.surfaces.indices.map { si -> Double in
-            let T = config.schema.allTasks.count, click = config.schema.allTasks.firstIndex(of: "click") ?? 0
             var clicks = 0.0, count = 0.0
             for n in 0..<testRows.count where Int(testRows.surface[n]) == si && testRows.labels[n * T + click] >= 0 {
                 clicks += Double(testRows.labels[n * T + click]); count += 1
@@ -137,13 +137,13 @@ struct DemoCommand: ParsableCommand {
         let meanRate = known.reduce(0, +) / Double(max(known.count, 1))
         let outlier = rates.indices.filter { !rates[$0].isNaN }.max { abs(rates[$0] - meanRate) < abs(rates[$1] - meanRate) }
         let outlierName = outlier.map { config.schema.surfaces[$0] } ?? "-"
+        let rateText = config.schema.surfaces.indices.map { "\(config.schema.surfaces[$0]) \(fmt4(rates[$0]))" }
+            .joined(separator: ", ") + " (furthest from the mean: \(outlierName))"
         print("Unified vs separate vs oracle (test AUC), and ECE with per-surface vs global calibration;")
-        print("click rate per surface: " + config.schema.surfaces.indices.map { "\(config.schema.surfaces[$0]) \(fmt4(rates[$0]))" }
-            .joined(separator: ", ") + " (furthest from the mean: \(outlierName))")
+        print("click rate per surface: " + rateText)
         print(textTable(gaps) + "\n")
         html.heading("Summary: unified - separate, oracle - unified, calibration")
-        html.paragraph("Click rate per surface: " + config.schema.surfaces.indices.map { "\(config.schema.surfaces[$0]) \(fmt4(rates[$0]))" }
-            .joined(separator: ", ") + "; furthest from the mean: \(outlierName).")
+        html.paragraph("Click rate per surface: " + rateText + ".")
         html.table(gaps)
         print(textTable(exportRows))
         html.heading("Surface exports")
@@ -165,7 +165,6 @@ struct DemoCommand: ParsableCommand {
                                ("oracle", clickSurfaces.map { s in surfaceReport.surfaces.first { $0.surface == s }?.tasks.first { $0.task == "click" }?.metrics.oracleAUC })],
                       yRange: (0.5, 1.0))
         html.heading("Reliability (click, test split)")
-        let T = config.schema.allTasks.count, click = config.schema.allTasks.firstIndex(of: "click") ?? 0
         for (si, s) in config.schema.surfaces.enumerated() where config.surfacesIncluded.contains(s) {
             var ps: [Double] = [], pg: [Double] = [], ys: [Double] = []
             for n in 0..<testRows.count where Int(testRows.surface[n]) == si && testRows.labels[n * T + click] >= 0 && !pSurface[n * T + click].isNaN {

@@ -37,7 +37,7 @@ func bucket(_ bytes: UnsafeRawBufferPointer, buckets: UInt64) -> Int32 {
 /// instead of a 64-bit division (Lemire, Kaser and Kurz, "Faster remainder by direct computation",
 /// 2019): with M = ceil(2^128 / d), `x mod d = floor(((M * x) mod 2^128) * d / 2^128)`, exact for
 /// every `x` < 2^64 and every `d` in 1 ..< 2^64 (their theorem 1 with F = 128, N = 64:
-/// M * d - 2^128 < d <= 2^64). `Tests/DataTests/HashingTests` checks it against `%`.
+/// M * d - 2^128 < d <= 2^64). `EncodingKernelTests` checks it against `%`.
 public struct FastRemainder: Sendable {
     /// d.
     public let divisor: UInt64
@@ -94,7 +94,7 @@ public struct BucketHasher: Sendable {
 
     /// Buckets of the space-separated non-empty tokens of `cell` (SPEC 1.2), in one pass: the
     /// first `limit` go to `out[0 ..< limit]`, and all tokens are counted (returned). Gives what
-    /// `forEachToken` with `bucket(_:buckets:)` per token gives (`HashingTests` compares them).
+    /// `forEachToken` with `bucket(_:buckets:)` per token gives (`EncodingKernelTests` compares them).
     @inlinable
     public func bucketTokens(_ cell: UnsafeRawBufferPointer, limit: Int, into out: UnsafeMutablePointer<Int32>) -> Int {
         guard let base = cell.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }

@@ -60,7 +60,7 @@ private let exactPowersOfTen: [Double] = [
 /// integer w <= 2^53 and whose decimal exponent e (after moving the point behind the last digit)
 /// is in [-22, 22], else nil. Then w and 10^|e| are exact doubles and one IEEE multiplication or
 /// division rounds w * 10^e correctly (Clinger's fast path), so the result equals strtod's.
-/// `NumbersTests` compares it with `strtodDouble` bit for bit.
+/// `EncodingKernelTests` compares it with `strtodDouble` bit for bit.
 @inline(__always)
 func exactShortDecimal(_ bytes: UnsafeRawBufferPointer) -> Double? {
     guard let p = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }

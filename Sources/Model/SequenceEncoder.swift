@@ -118,16 +118,13 @@ public struct SequenceEncoder {
             (x, y) = block.forward(packed: x, lengths: lengths, offsets: packing.offsets, maxLength: L, candidate: y, userIndex: userIndex)
         }
         x = reshape(scatterRows(finalNorm(x), packing.padded, rows: S * L), [S, L, d])    // invalid x_i read as 0
-        var parts: [Tensor]
+        // readout [maxpool ; x_0 .. x_{K-1}] per sequence that ran; with late and append fusion
+        // and a userIndex that is once per user, gathered per candidate
+        var parts = [maxPool(x, lengths: lengths), sliceColumns(reshape(x, [S, L * dModel]), offset: 0, width: recentK * dModel)]
         var rowLengths = lengths
         if let ui = userIndex {
-            // late and append: user tokens ran once per user; so does the readout
-            // [maxpool ; x_0 .. x_{K-1}], gathered per candidate
-            let perUser = concat([maxPool(x, lengths: lengths), sliceColumns(reshape(x, [S, L * dModel]), offset: 0, width: recentK * dModel)])
-            parts = [gatherRows(perUser, ui)]
+            parts = parts.map { gatherRows($0, ui) }
             rowLengths = ui.map { lengths[Int($0)] }
-        } else {
-            parts = [maxPool(x, lengths: rowLengths), sliceColumns(reshape(x, [B, L * dModel]), offset: 0, width: recentK * dModel)]
         }
         switch fusion {
         case .append:

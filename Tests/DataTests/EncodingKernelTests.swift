@@ -1,6 +1,7 @@
 import Foundation
 import Schema
 import Synthetic
+import TestSupport
 import Testing
 @testable import Data
 
@@ -9,21 +10,8 @@ import Testing
 /// against `forEachToken` + `parseAction`, `exactShortDecimal` against strtod (bit for bit), and
 /// `CSVFile.unquotedFieldEnd` against a byte loop.
 @Suite struct EncodingKernelTests {
-    /// A seeded generator (SplitMix64), so failures reproduce.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     @Test func fastRemainderEqualsTheDivisionRemainder() {
-        var random = Random(state: 1)
+        var random = TestRandom(seed: 1)
         var divisors: [UInt64] = [1, 2, 3, 5, 7, 10, 255, 256, 257, 39_999, 79_999, 1_535, 65_535, 65_536,
                                   UInt64(Int32.max) - 1, UInt64(Int32.max), 1 << 32, (1 << 32) + 1, (1 << 53) - 1,
                                   1 << 63, (1 << 63) + 1, UInt64.max - 1, UInt64.max]
@@ -47,7 +35,7 @@ import Testing
     }
 
     @Test func bucketHasherEqualsTheSpecBucket() {
-        var random = Random(state: 2)
+        var random = TestRandom(seed: 2)
         for buckets in [2, 3, 256, 1536, 40_000, 80_000, Int(Int32.max)] {
             let hasher = BucketHasher(buckets: UInt64(buckets))
             for _ in 0..<3000 {
@@ -64,7 +52,7 @@ import Testing
 
     /// Random space-separated cells: runs of spaces (leading, trailing, doubled), tokens of 0-9
     /// bytes drawn from `alphabet`.
-    static func randomCell(_ random: inout Random, alphabet: [UInt8], tokens: Int) -> [UInt8] {
+    static func randomCell(_ random: inout TestRandom, alphabet: [UInt8], tokens: Int) -> [UInt8] {
         var cell: [UInt8] = []
         for _ in 0..<tokens {
             cell += [UInt8](repeating: 0x20, count: random.below(10) == 0 ? random.below(3) : 1)
@@ -75,7 +63,7 @@ import Testing
     }
 
     @Test func bucketTokensEqualsOneBucketPerToken() {
-        var random = Random(state: 3)
+        var random = TestRandom(seed: 3)
         let alphabet = Array("a0123456789xé".utf8) + [0x00, 0xFF, 0x2C]
         for limit in [0, 1, 4, 64] {
             let hasher = BucketHasher(buckets: 40_000)
@@ -100,7 +88,7 @@ import Testing
     }
 
     @Test func parseActionsEqualsParseActionPerToken() {
-        var random = Random(state: 4)
+        var random = TestRandom(seed: 4)
         let alphabet = Array("0123456789x-+:/".utf8) + Array("11223344556677".utf8)
         for actionTypes in [2, 8, 12, 1000] {
             for limit in [0, 3, 64] {
@@ -145,7 +133,7 @@ import Testing
 
     /// Random strings of the SPEC 1.4 number syntax: short decimals like the generator's, long
     /// mantissas, leading and trailing zeros, exponents around the fast path's limits.
-    static func randomNumber(_ random: inout Random) -> String {
+    static func randomNumber(_ random: inout TestRandom) -> String {
         func digits(_ n: Int) -> String { String((0..<n).map { _ in Character(String(random.below(10))) }) }
         var text = ["", "", "-", "+"][random.below(4)]
         switch random.below(6) {
@@ -164,7 +152,7 @@ import Testing
     }
 
     @Test func exactShortDecimalEqualsStrtodBitForBit() {
-        var random = Random(state: 5)
+        var random = TestRandom(seed: 5)
         var cases = ["0", "-0", "+0", "0.0", "-0.0", ".0", "-.0", "0e0", "-0e-999", "1", "-1", ".5", "0.1", "0.2", "0.3",
                      "1e22", "1e23", "1e-22", "1e-23", "9007199254740992", "9007199254740993", "9007199254740991",
                      "-9007199254740993e-22", "18446744073709551615", "18446744073709551616", "1234567890123456789",
@@ -192,7 +180,7 @@ import Testing
     }
 
     @Test func unquotedFieldEndEqualsAByteLoop() {
-        var random = Random(state: 6)
+        var random = TestRandom(seed: 6)
         let alphabet: [UInt8] = [0x61, 0x20, 0x2C, 0x0A, 0x0D, 0x22, 0x00, 0xFF, 0x2B, 0x2D, 0x8A, 0xAC, 0x0B, 0x09, 0x2C ^ 0x80]
         for _ in 0..<5000 {
             let length = random.below(80)
