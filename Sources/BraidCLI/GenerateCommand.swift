@@ -9,7 +9,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Write synthetic multi-surface ad-engagement data with known ground truth.",
         discussion: """
-            Writes DIR/train.csv, DIR/valid.csv, DIR/test.csv (80/10/10% of the rows, with \
+            Writes DIR/train.csv, DIR/valid.csv, DIR/test.csv (70/15/15% of the rows, with \
             p_click and p_save columns holding the true probabilities), DIR/model.json (a \
             SPEC 2.8 config sized for the data) and DIR/README.txt (the generative process \
             and the measured base rates and oracle AUCs, also printed to stderr).
@@ -28,7 +28,7 @@ struct GenerateCommand: ParsableCommand {
     var out: String
 
     @Option(name: .long, help: ArgumentHelp("Total rows over train, valid and test.", valueName: "n"))
-    var rows: Int = 200_000
+    var rows: Int = SyntheticConfiguration().rows
 
     @Option(name: .long, help: ArgumentHelp("Seed of every random draw (xoshiro256**).", valueName: "s"))
     var seed: UInt64 = 0

@@ -68,3 +68,31 @@ public func shuffledBatches(surface: [Int32], batchSize: Int, seed: UInt64, epoc
     }
     return batches
 }
+
+/// Negative downsampling, as ads pipelines thin their biggest surfaces: the rows of
+/// `0 ..< N` to train on, in order. A row of surface s with no positive label (every
+/// task 0 or missing in `labels` [N, T]) is kept with probability `keepRate[s]`; rows
+/// with a positive label, and rows of surfaces not in `keepRate` (or at rate 1), are
+/// always kept. The draw for row n is the first SplitMix64 output seeded with
+/// `seed ^ (0xD1B54A32D192ED03 * (n + 1))`: the same rows for a seed, whatever the
+/// epoch, thread count or resume point.
+///
+/// Training on the result shifts the model's logits on s by about ln(keepRate[s])
+/// upward; Platt calibration per surface (SPEC 2.7), fitted on the untouched
+/// validation split, takes the shift back out.
+public func negativeSampledRows(surface: [Int32], labels: [Float], taskCount T: Int,
+                                keepRate: [Int32: Double], seed: UInt64) -> [Int] {
+    precondition(labels.count == surface.count * T, "labels must be [N, T]: \(labels.count) values for \(surface.count) rows")
+    precondition(keepRate.values.allSatisfy { $0 > 0 && $0 <= 1 }, "keep rates must be in (0, 1]: \(keepRate)")
+    var kept: [Int] = []
+    kept.reserveCapacity(surface.count)
+    for n in 0..<surface.count {
+        guard let rate = keepRate[surface[n]], rate < 1 else { kept.append(n); continue }
+        var positive = false
+        for t in 0..<T where labels[n * T + t] == 1 { positive = true }
+        if positive { kept.append(n); continue }
+        var generator = ShuffleGenerator(seed: seed ^ (0xD1B5_4A32_D192_ED03 &* UInt64(n + 1)))
+        if Double(generator.next() >> 11) * 0x1p-53 < rate { kept.append(n) }
+    }
+    return kept
+}

@@ -105,7 +105,7 @@ extension SyntheticGenerator {
                             surfaces: ["related_pins"]),
             ])),
             ("dense", .array([
-                dense("ad_hist_ctr", "candidate", "log1p"),
+                dense("ad_hist_ctr", "candidate", "standardize"),
                 dense("position", "context", "log1p"),
                 dense("query_ad_sim", "context", "standardize", surfaces: ["search"]),
             ])),

@@ -10,17 +10,18 @@ import Foundation
 /// - 20 countries c with a topic bias beta_c ~ N(0, 0.6^2 I_K). Countries are skewed
 ///   (index floor(20 u^2), u ~ U[0,1)) and written as two-letter codes.
 /// - Users u (default rows / 20), drawn with the skew floor(U u^2) at request time.
-///   Static interest theta_u = beta_country(u) + N(0, 0.9^2 I_K), activity
-///   b_u ~ N(0, 0.25^2), save propensity s_u ~ N(0, 0.25^2). Interests are shared by
-///   every surface: this is what lets small surfaces borrow the big one's data.
-///   Long-term history: with probability 0.1 none (a cold user), else H_u ~ U{4..96}
+///   A favourite topic f_u ~ softmax(beta_country(u)); static interest theta_u =
+///   beta_country(u) + 2.0 e_{f_u} + N(0, 0.3^2 I_K), activity b_u ~ N(0, 0.1^2), save
+///   propensity s_u ~ N(0, 0.1^2). Interests are shared by every surface: this is what
+///   lets small surfaces borrow the big one's data.
+///   Long-term history: with probability 0.05 none (a cold user), else H_u ~ U{4..96}
 ///   ads whose topics are drawn from softmax(theta_u), actions from the engagement mix
 ///   below with 5% `hide` (7).
 /// - Advertisers v (ads / 10) with a topic and quality q_v ~ N(0, 0.3^2). Ads a
 ///   (default rows / 40): advertiser uniform, topic t_a = the advertiser's with
 ///   probability 0.8 else uniform, fine category uniform within the topic, quality
 ///   q_a ~ N(0, 0.5^2). Historical CTR `ad_hist_ctr` = sigmoid(-3.2 + q_a + q_v +
-///   N(0, 0.15^2)), missing for 5% of ads (new ads). Within a topic, ads are drawn
+///   N(0, 0.05^2)), missing for 2% of ads (new ads). Within a topic, ads are drawn
 ///   with the skew floor(n u^2) (popular heads, long tails). Each ad's fine category
 ///   is written as `ad_category` (`pc<n>`).
 /// - The action sequence holds the fine category (`pc<n>`) of each pin the user acted
@@ -29,7 +30,7 @@ import Foundation
 ///   what a category embedding learns at once (see docs/DECISIONS.md).
 ///
 /// ## A request (stream 1), then its candidates
-/// - Surface s with traffic shares home_feed 0.60, search 0.25, related_pins 0.15.
+/// - Surface s with traffic shares home_feed 0.50, search 0.30, related_pins 0.20.
 /// - Recent topic r: with probability 0.5 drawn from softmax(theta_u), else uniform.
 ///   It is a per-request drift that no static user feature reveals.
 /// - Sequence (most recent first; empty for cold users): R ~ U{2..8} recent items,
@@ -41,7 +42,7 @@ import Foundation
 ///   sim_k = sum_i 0.8^i w_i [topic_i = k] / sum_{i<8} 0.8^i, w_i = -1 for hide else 1.
 /// - Context topic c: r with probability 0.5, a static topic 0.3, uniform 0.2.
 ///   search: `query_tokens` = 1-3 words, each of topic c (else, with probability
-///   0.15, of a random topic). related_pins: `context_pin_cat` = a fine category of c.
+///   0.1, of a random topic). related_pins: `context_pin_cat` = a fine category of c.
 /// - n ~ U{1..8} candidates at positions 1..n. Candidate topic: home_feed static
 ///   0.3 / recent 0.2 / uniform 0.5; search c 0.6 else uniform; related_pins c 0.5
 ///   else uniform; then an ad of that topic.
@@ -50,8 +51,8 @@ import Foundation
 /// ```
 /// z_click = alpha_s + b_u + q_a + q_v + lambda_s theta_u[t_a] + 2.0 sim_{t_a}
 ///           - 0.3 ln(position) + context_s
-///   alpha = (-4.25, -4.1, -5.45), lambda = (0.6, 0.4, 0.6)   (home_feed, search, related_pins)
-///   context_search  = 1.2 [t_a = c],      query_ad_sim = 0.7 [t_a = c] + N(0, 0.3^2)
+///   alpha = (-3.25, -2.5, -4.1), lambda = (0.6, 0.4, 0.6)   (home_feed, search, related_pins)
+///   context_search  = 1.2 [t_a = c],      query_ad_sim = 0.7 [t_a = c] + N(0, 0.2^2)
 ///   context_related = 0.6 [t_a = c] + 0.3 [fine_a = context_pin_cat]
 /// p_click = sigmoid(z_click)
 /// z_save  = gamma_s + 0.4 theta_u[t_a] + s_u + 0.8 sim_{t_a},  gamma = (-2.0, -, -1.6)
@@ -66,8 +67,8 @@ import Foundation
 /// The generator's README.txt reports, per surface, click rates and the oracle's AUC
 /// with and without the sequence term (about 0.81-0.85 and 0.78-0.81 by default).
 ///
-/// Splits: rows are i.i.d. given the world; the first 80% go to train.csv, then 10%
-/// valid.csv, 10% test.csv (users and ads are shared across the splits).
+/// Splits: rows are i.i.d. given the world; the first 70% go to train.csv, then 15%
+/// valid.csv, 15% test.csv (users and ads are shared across the splits).
 public struct SyntheticGenerator {
     /// The validated configuration.
     public let configuration: SyntheticConfiguration
@@ -212,7 +213,7 @@ public struct SyntheticGenerator {
                 let tokenCount = 1 + random.below(3)
                 for token in 0..<tokenCount {
                     if token > 0 { context.append(UInt8(ascii: " ")) }
-                    let topic = random.bernoulli(0.15) ? random.below(topicCount) : contextTopic
+                    let topic = random.bernoulli(Truth.queryWordNoise) ? random.below(topicCount) : contextTopic
                     let word = world.skewedIndex(World.wordsPerTopic, random.uniform())
                     context.append(UInt8(ascii: "t"))
                     context.appendInteger(topic)
@@ -247,7 +248,7 @@ public struct SyntheticGenerator {
                 if surface == 1 {
                     let match = adTopic == contextTopic ? 1.0 : 0.0
                     contextTerm = Truth.searchMatchWeight * match
-                    querySimilarity = 0.7 * match + 0.3 * random.normal()
+                    querySimilarity = 0.7 * match + Truth.querySimilarityNoise * random.normal()
                 } else if surface == 2 {
                     contextTerm = (adTopic == contextTopic ? Truth.relatedTopicWeight : 0)
                         + (Int(world.adFine[ad]) == contextFine ? Truth.relatedFineWeight : 0)
@@ -336,8 +337,8 @@ public struct SyntheticGenerator {
 
 /// The constants of the ground truth documented on ``SyntheticGenerator``.
 enum Truth {
-    static let trafficShares = [0.60, 0.25, 0.15]
-    static let clickIntercept = [-2.75, -2.9, -3.85]
+    static let trafficShares = [0.50, 0.30, 0.20]
+    static let clickIntercept = [-3.25, -2.5, -4.1]
     static let interestWeight = [0.6, 0.4, 0.6]
     static let saveIntercept = [-2.0, 0, -1.6]
     static let recentWeight = 2.0
@@ -347,11 +348,21 @@ enum Truth {
     static let relatedFineWeight = 0.3
     static let saveInterestWeight = 0.4
     /// Standard deviations of the per-user activity b_u and save propensity s_u, and of
-    /// the noise of ad_hist_ctr's logit: kept small, because no feature reveals them
-    /// beyond the user's and ad's own rows.
-    static let activityStd = 0.25
-    static let saverStd = 0.25
-    static let historicalCTRNoise = 0.15
+    /// the noise of ad_hist_ctr's logit, and the shares of new ads and cold users: kept
+    /// small, because no feature reveals them, and what no feature reveals is a gap
+    /// between the oracle and the best model that no training can close.
+    static let activityStd = 0.1
+    static let saverStd = 0.1
+    static let historicalCTRNoise = 0.05
+    static let newAdRate = 0.02
+    /// The share of query words drawn from a random topic, and the noise of query_ad_sim.
+    static let queryWordNoise = 0.1
+    static let querySimilarityNoise = 0.2
+    static let coldUserRate = 0.05
+    /// theta_u = beta_country + favouriteBoost e_favourite + N(0, interestNoise^2 I): one
+    /// dominant interest per user, which a history of a few dozen actions reveals.
+    static let favouriteBoost = 2.0
+    static let interestNoise = 0.3
     static let saveRecentWeight = 0.8
     static let hideAction = 7
     /// Weights of engagement actions 1...6: click, save, closeup, long view, share, comment.

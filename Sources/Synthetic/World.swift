@@ -37,6 +37,16 @@ struct World {
         let countryCount = Self.countryCodes.count
         var countryBias = [Double](repeating: 0, count: countryCount * topicCount)
         for index in countryBias.indices { countryBias[index] = 0.6 * random.normal() }
+        // softmax(beta_c) per country, cumulative: where a user's favourite topic is drawn from.
+        var countryCumulative = [Double](repeating: 0, count: countryCount * topicCount)
+        for country in 0..<countryCount {
+            var total = 0.0
+            for topic in 0..<topicCount {
+                total += Foundation.exp(countryBias[country * topicCount + topic])
+                countryCumulative[country * topicCount + topic] = total
+            }
+            for topic in 0..<topicCount { countryCumulative[country * topicCount + topic] /= total }
+        }
 
         let advertiserCount = configuration.resolvedAdvertisers
         var advertiserTopic = [Int](repeating: 0, count: advertiserCount)
@@ -61,7 +71,7 @@ struct World {
             adFine[ad] = UInt8(topic * Self.finePerTopic + random.below(Self.finePerTopic))
             adQuality[ad] = 0.5 * random.normal()
             let noise = Truth.historicalCTRNoise * random.normal()
-            adHistoricalCTR[ad] = random.bernoulli(0.05) ? .nan
+            adHistoricalCTR[ad] = random.bernoulli(Truth.newAdRate) ? .nan
                 : Truth.sigmoid(-3.2 + adQuality[ad] + advertiserQuality[advertiser] + noise)
             adsByTopic[topic].append(Int32(ad))
         }
@@ -84,9 +94,12 @@ struct World {
         for user in 0..<userCount {
             let country = Self.skewedIndex(countryCount, random.uniform())
             userCountry[user] = Int32(country)
+            let favourite = Self.sampleCumulative(countryCumulative, offset: country * topicCount, count: topicCount,
+                                                  random.uniform())
             var total = 0.0
             for topic in 0..<topicCount {
-                let theta = countryBias[country * topicCount + topic] + 0.9 * random.normal()
+                let theta = countryBias[country * topicCount + topic] + Truth.interestNoise * random.normal()
+                    + (topic == favourite ? Truth.favouriteBoost : 0)
                 userInterest[user * topicCount + topic] = theta
                 total += Foundation.exp(theta)
                 userInterestCumulative[user * topicCount + topic] = total
@@ -94,7 +107,7 @@ struct World {
             for topic in 0..<topicCount { userInterestCumulative[user * topicCount + topic] /= total }
             userActivity[user] = Truth.activityStd * random.normal()
             userSaver[user] = Truth.saverStd * random.normal()
-            let historyLength = random.bernoulli(0.1) ? 0 : 4 + random.below(93)
+            let historyLength = random.bernoulli(Truth.coldUserRate) ? 0 : 4 + random.below(93)
             for _ in 0..<historyLength {
                 let topic = Self.sampleCumulative(userInterestCumulative, offset: user * topicCount,
                                                   count: topicCount, random.uniform())

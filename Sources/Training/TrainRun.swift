@@ -33,6 +33,15 @@ public struct TrainRun {
     @discardableResult
     public func run() throws -> [Trained] {
         let base = try ModelConfig.load(from: config)
+        for (name, rate) in options.negativeKeepRate.sorted(by: { $0.key < $1.key }) {
+            guard base.surfacesIncluded.contains(name) else {
+                throw ConfigError("negative sampling names surface '\(name)', which \(config.path) does not train; expected one of "
+                    + base.surfacesIncluded.joined(separator: ", "))
+            }
+            guard rate > 0 && rate <= 1 else {
+                throw ConfigError("negative sampling rate \(rate) for surface \(name); expected a share of rows in (0, 1]")
+            }
+        }
         let modelRoot = out.appendingPathComponent("model")
         if FileManager.default.fileExists(atPath: modelRoot.path) {
             throw CheckpointError("\(modelRoot.path) already exists; a model directory is written once and never overwritten (SPEC 3): choose a new --out")

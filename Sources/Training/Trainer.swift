@@ -9,11 +9,34 @@ import Optim
 import Schema
 import Tensors
 
+/// How Adam's learning rate moves over a run of T = epochs x batches-per-epoch steps:
+/// `constant` keeps `learningRate` (the reference's train_ref.py); `cosine` uses
+/// lr_t = learningRate * (1 + cos(pi t / T)) / 2 at step t = 0..<T, which lets the
+/// weights settle in the last epoch instead of jumping around the optimum. It is a
+/// function of the step alone, so a resumed run follows the same curve.
+public enum LearningRateSchedule: String, Sendable, CaseIterable {
+    case constant, cosine
+
+    /// The multiplier of the base learning rate at `step` of `totalSteps`.
+    public func factor(step: Int, totalSteps: Int) -> Float {
+        switch self {
+        case .constant: return 1
+        case .cosine:
+            let progress = Double(min(step, totalSteps)) / Double(max(totalSteps, 1))
+            return Float((1 + Foundation.cos(Double.pi * progress)) / 2)
+        }
+    }
+}
+
 /// Options of `braid train` (defaults as the reference's train_ref.py).
 public struct TrainingOptions: Sendable {
     public var epochs = 3
     public var batchSize = 512
     public var learningRate: Float = 1e-3
+    public var learningRateSchedule = LearningRateSchedule.constant
+    /// Negative downsampling: surface name -> the share of its all-negative training
+    /// rows kept (in (0, 1]; `negativeSampledRows`). Empty: every row.
+    public var negativeKeepRate: [String: Double] = [:]
     public var embeddingLearningRate: Float = 0.02
     public var seed: UInt64 = 0
     public var threads = 2
@@ -99,15 +122,20 @@ public final class Trainer {
         }
         try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
         var stopped = false
+        let rows = trainingRows()
+        let rowSurfaces = rows.map { train.surface[$0] }
         while state.epoch <= options.epochs && !stopped {
-            let plan = shuffledBatches(surface: train.surface, batchSize: options.batchSize, seed: options.seed, epoch: state.epoch)
-            let progress = ProgressLine(label: "\(label) epoch \(state.epoch)/\(options.epochs)", total: train.count, enabled: options.progress)
+            let plan = shuffledBatches(surface: rowSurfaces, batchSize: options.batchSize, seed: options.seed, epoch: state.epoch)
+                .map { $0.map { rows[$0] } }
+            let progress = ProgressLine(label: "\(label) epoch \(state.epoch)/\(options.epochs)", total: rows.count, enabled: options.progress)
             if state.batch == 0 { state.lossSum = 0; state.lossRows = 0 }
             state.epochStart = Date()
             var rowsThisRun = 0
             let train = self.train
             let stream = BatchStream(plan: Array(plan[state.batch...]), prefetch: 3) { train.batch(rows: $0) }
             for batch in stream {
+                optimizer.adam.learningRate = options.learningRate
+                    * options.learningRateSchedule.factor(step: state.step, totalSteps: options.epochs * plan.count)
                 let tape = Tape()
                 let loss = tape.record { model.loss(model(batch), batch: batch) }
                 tape.backward(loss)
@@ -161,6 +189,21 @@ public final class Trainer {
         }
         let logits = predictLogits(model, rows: valid)
         return TrainingResult(model: model, config: config, history: state.history, bestEpoch: state.bestEpoch, validLogits: logits)
+    }
+
+    /// The training rows (all, or `options.negativeKeepRate`'s sample), logged when sampled.
+    private func trainingRows() -> [Int] {
+        let surfaces = config.schema.surfaces
+        var keep: [Int32: Double] = [:]
+        for (name, rate) in options.negativeKeepRate {
+            if let s = surfaces.firstIndex(of: name) { keep[Int32(s)] = rate }
+        }
+        guard !keep.isEmpty else { return Array(0..<train.count) }
+        let rows = negativeSampledRows(surface: train.surface, labels: train.labels, taskCount: config.schema.allTasks.count,
+                                       keepRate: keep, seed: options.seed)
+        let rates = keep.sorted { $0.key < $1.key }.map { "\(surfaces[Int($0.key)]) \($0.value)" }.joined(separator: ", ")
+        log("\(label): negative sampling (\(rates) of rows without a positive label): training on \(rows.count) of \(train.count) rows")
+        return rows
     }
 
     // MARK: checkpoints

@@ -54,6 +54,40 @@ private func cacheCSV(rows: Int, seed: UInt64 = 1, bad: Int? = nil) -> String {
 
 private func cachePath(for csv: URL) -> URL { DataCache.defaultURL(for: csv) }
 
+@Suite struct NegativeSamplingTests {
+    /// 6,000 rows over 3 surfaces, tasks (click, save): every 5th row clicked, every 7th
+    /// row's click label missing.
+    let surface: [Int32] = (0..<6000).map { Int32($0 % 3) }
+    var labels: [Float] {
+        (0..<6000).flatMap { n -> [Float] in
+            let click: Float = n % 7 == 0 ? -1 : (n % 5 == 0 ? 1 : 0)
+            return [click, n % 3 == 1 ? -1 : 0]
+        }
+    }
+
+    @Test func keepsEveryPositiveAndAboutTheRateOfNegativesOfTheNamedSurfaceOnly() {
+        let labels = self.labels
+        let kept = negativeSampledRows(surface: surface, labels: labels, taskCount: 2, keepRate: [0: 0.25], seed: 3)
+        #expect(kept == kept.sorted() && Set(kept).count == kept.count, "rows in order, each once")
+        let keptSet = Set(kept)
+        for n in 0..<6000 where surface[n] != 0 || labels[n * 2] == 1 {
+            #expect(keptSet.contains(n), "row \(n) (surface \(surface[n]), click \(labels[n * 2])) must be kept")
+        }
+        let negatives = (0..<6000).filter { surface[$0] == 0 && labels[$0 * 2] != 1 }
+        let share = Double(negatives.filter(keptSet.contains).count) / Double(negatives.count)
+        #expect(abs(share - 0.25) < 0.04, "kept \(share) of surface 0's \(negatives.count) negatives, expected about 0.25")
+    }
+
+    @Test func dependsOnlyOnTheSeedAndKeepsEverythingWithoutRates() {
+        let labels = self.labels
+        let a = negativeSampledRows(surface: surface, labels: labels, taskCount: 2, keepRate: [1: 0.5, 2: 0.1], seed: 7)
+        #expect(a == negativeSampledRows(surface: surface, labels: labels, taskCount: 2, keepRate: [1: 0.5, 2: 0.1], seed: 7))
+        #expect(a != negativeSampledRows(surface: surface, labels: labels, taskCount: 2, keepRate: [1: 0.5, 2: 0.1], seed: 8))
+        #expect(negativeSampledRows(surface: surface, labels: labels, taskCount: 2, keepRate: [:], seed: 7) == Array(0..<6000))
+        #expect(negativeSampledRows(surface: surface, labels: labels, taskCount: 2, keepRate: [0: 1], seed: 7) == Array(0..<6000))
+    }
+}
+
 @Suite struct ShuffledBatchesTests {
     let surface: [Int32] = (0..<1003).map { Int32(($0 * 7 + $0 / 5) % 3) }
 

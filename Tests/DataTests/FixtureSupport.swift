@@ -48,9 +48,17 @@ func readSafetensors(_ url: URL) throws -> [String: StoredTensor] {
     return tensors
 }
 
-/// A fresh temporary directory for one test's files.
-func temporaryDirectory() throws -> URL {
+/// One folder per test process for every temporary file of these tests, removed when the
+/// process exits (Swift Testing has no per-test teardown for a free function to hook).
+private let temporaryRoot: URL = {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("braid-data-tests-\(UUID().uuidString)")
+    atexit { try? FileManager.default.removeItem(at: temporaryRoot) }
+    return url
+}()
+
+/// A fresh temporary directory for one test's files (inside the process's `temporaryRoot`).
+func temporaryDirectory() throws -> URL {
+    let url = temporaryRoot.appendingPathComponent(UUID().uuidString)
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }

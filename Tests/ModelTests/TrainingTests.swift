@@ -9,9 +9,11 @@ import Training
 /// The training loop on a fixture's 24 rows: a killed-and-resumed run ends
 /// exactly where an uninterrupted one does, and the run's files are as documented.
 @Suite struct TrainingTests {
-    static func job(_ out: URL, stopAfter: Int? = nil, resume: Bool = false) -> TrainRun {
+    static func job(_ out: URL, stopAfter: Int? = nil, resume: Bool = false,
+                    schedule: LearningRateSchedule = .constant) -> TrainRun {
         var options = TrainingOptions()
         options.epochs = 3; options.batchSize = 5; options.checkpointEvery = 2; options.threads = 1
+        options.learningRateSchedule = schedule
         options.progress = false; options.patience = 0; options.stopAfterSteps = stopAfter
         let csv = Fixtures.url("multi_exclusive/batch.csv")
         var job = TrainRun(config: Fixtures.url("multi_exclusive/model.json"), trainFile: csv, validFile: csv, out: out, options: options)
@@ -25,19 +27,54 @@ import Training
         return url
     }
 
-    @Test func resumeAfterKillMatchesUninterruptedRun() throws {
+    @Test(arguments: LearningRateSchedule.allCases)
+    func resumeAfterKillMatchesUninterruptedRun(schedule: LearningRateSchedule) throws {
         let base = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: base) }
-        let whole = try Self.job(base.appendingPathComponent("whole")).run()
+        let whole = try Self.job(base.appendingPathComponent("whole"), schedule: schedule).run()
         let killed = base.appendingPathComponent("killed")
-        #expect(throws: TrainingInterrupted.self) { try Self.job(killed, stopAfter: 7).run() }   // mid-epoch 2 (5 batches per epoch)
-        let resumed = try Self.job(killed, resume: true).run()
+        #expect(throws: TrainingInterrupted.self) {   // mid-epoch 2 (5 batches per epoch)
+            try Self.job(killed, stopAfter: 7, schedule: schedule).run()
+        }
+        let resumed = try Self.job(killed, resume: true, schedule: schedule).run()
         let a = try BraidModel.load(directory: whole[0].directory), b = try BraidModel.load(directory: resumed[0].directory)
         for name in a.parameters.allNames {
             #expect(a.parameters.tensor(named: name)!.values == b.parameters.tensor(named: name)!.values, "\(name) differs after resume")
         }
         #expect(a.config.calibration == b.config.calibration)
         #expect(whole[0].history.map(\.trainLoss) == resumed[0].history.map(\.trainLoss))
+    }
+
+    @Test func cosineScheduleFallsFromTheBaseRateToZero() {
+        let T = 40
+        #expect(LearningRateSchedule.cosine.factor(step: 0, totalSteps: T) == 1)
+        #expect(abs(LearningRateSchedule.cosine.factor(step: T / 2, totalSteps: T) - 0.5) < 1e-6)
+        #expect(LearningRateSchedule.cosine.factor(step: T, totalSteps: T) < 1e-6)
+        let factors = (0...T).map { LearningRateSchedule.cosine.factor(step: $0, totalSteps: T) }
+        #expect(zip(factors, factors.dropFirst()).allSatisfy { $0 > $1 }, "the cosine factor must fall at every step")
+        #expect((0...T).allSatisfy { LearningRateSchedule.constant.factor(step: $0, totalSteps: T) == 1 })
+    }
+
+    /// With the cosine schedule the run's weights differ from a constant-rate run's
+    /// (the schedule reaches the optimizer).
+    @Test func cosineScheduleChangesTheRun() throws {
+        let base = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: base) }
+        let constant = try Self.job(base.appendingPathComponent("constant")).run()
+        let cosine = try Self.job(base.appendingPathComponent("cosine"), schedule: .cosine).run()
+        #expect(constant[0].history.last!.trainLoss != cosine[0].history.last!.trainLoss)
+    }
+
+    /// Negative sampling of a surface the config does not train is refused before any work.
+    @Test func negativeSamplingOfAnUnknownSurfaceIsAnError() throws {
+        let out = Self.temporaryDirectory().appendingPathComponent("run")
+        defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
+        var job = Self.job(out)
+        job.options.negativeKeepRate = ["homefeed": 0.5]
+        let error = #expect(throws: (any Error).self) { try job.run() }
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.contains("negative sampling names surface 'homefeed'") && message.contains("expected one of"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("model").path))
     }
 
     @Test func runWritesCalibratedModelAndMetrics() throws {
