@@ -13,6 +13,12 @@ import Foundation
     for i in 0..<count { out[i] = a[i] * b[i] }
 }
 
+/// out[i] = a[i] * b[i] + c[i]  (rounded after the product, as `mul` then `add`)
+@inlinable public func multiplyAdd(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                   _ c: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = a[i] * b[i] + c[i] }
+}
+
 /// y[i] += x[i]
 @inlinable public func accumulate(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
     for i in 0..<count { y[i] += x[i] }
