@@ -19,6 +19,8 @@ let counts = [0, 1, 3, 7, 17, 33, 65, 1001]
     #expect(relativeError(mutating(y0) { axpy($0, a, alpha: -1.5, count: n) }, ref { yd[$0] - 1.5 * ad[$0] }) < 1e-7)
     #expect(relativeError(mutating(y0) { accumulateProduct($0, a, b, count: n) }, ref { yd[$0] + ad[$0] * bd[$0] }) < 1e-7)
     #expect(relativeError(mutating(y0) { multiplyAdd($0, a, b, y0, count: n) }, ref { ad[$0] * bd[$0] + yd[$0] }) < 1e-7)
+    #expect(relativeError(mutating(y0) { multiplyAdd($0, a, $0, b, count: n) }, ref { ad[$0] * yd[$0] + bd[$0] }) < 1e-7)  // in place
+    #expect(relativeError(mutating(y0) { reluForward($0, $0, count: n) }, ref { max(yd[$0], 0) }) == 0)                     // in place
     #expect(relativeError(mutating(y0) { scale($0, by: 0.3, count: n) }, ref { yd[$0] * Double(Float(0.3)) }) < 1e-7)
 }
 
@@ -173,6 +175,13 @@ func checkActivation(
     #expect(relativeError(g, ref) < 1e-6)
     // empty gathers write nothing
     #expect(mutating([1]) { gatherRows($0, table: table, ids: [], count: 0, dim: dim) } == [1])
+}
+
+@Test(arguments: [(1, 1), (2, 3), (3, 7), (5, 2), (17, 9), (1000, 3), (0, 5), (5, 0)]) func fillRowsMatchesNaive(_ shape: (Int, Int)) {
+    let (rows, n) = shape
+    let row = randomFloats(n, seed: 30)
+    let out = mutating([Float](repeating: .nan, count: rows * n)) { fillRows($0, row, rows: rows, n: n) }
+    #expect(bitwiseEqual(out, (0..<(rows * n)).map { row[$0 % n] }))
 }
 
 @Test(arguments: [(1, 1), (3, 7), (33, 65), (65, 33), (0, 5), (5, 0), (1, 40), (40, 1)]) func transposeMatchesNaive(_ shape: (Int, Int)) {
