@@ -47,16 +47,3 @@
 @inlinable public func gatherRowsOf(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, index: UnsafePointer<Int32>, count: Int, n: Int) {
     for i in 0..<count { (out + i * n).update(from: x + Int(index[i]) * n, count: n) }
 }
-
-/// out[r, :] = row[:] for r in 0..<rows (out [rows, n], row [n]): row 0 copied, then the
-/// filled rows doubled (log2(rows) copies instead of one call per row).
-@inlinable public func fillRows(_ out: UnsafeMutablePointer<Float>, _ row: UnsafePointer<Float>, rows: Int, n: Int) {
-    if rows == 0 || n == 0 { return }
-    out.update(from: row, count: n)
-    var filled = 1
-    while filled < rows {
-        let count = Swift.min(filled, rows - filled)
-        (out + filled * n).update(from: out, count: count * n)
-        filled += count
-    }
-}

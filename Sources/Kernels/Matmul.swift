@@ -64,7 +64,7 @@ func linearRows(
     let chunks = m * n * k >= 1 << 20 ? Swift.min(Threads.count, m) : 1
     parallelFor(m, grain: (m + chunks - 1) / chunks) { _, rows in
         let out = y + rows.lowerBound * n
-        if let bias { fillRows(out, bias, rows: rows.count, n: n) }
+        if let bias { for r in 0..<rows.count { (out + r * n).update(from: bias, count: n) } }
         gemm(out, ldc: n, x + rows.lowerBound * k, lda: k, w, ldb: k, m: rows.count, n: n, k: k, transB: true, beta: bias == nil ? 0 : 1)
         epilogue(out, rows)
     }

@@ -177,13 +177,6 @@ func checkActivation(
     #expect(mutating([1]) { gatherRows($0, table: table, ids: [], count: 0, dim: dim) } == [1])
 }
 
-@Test(arguments: [(1, 1), (2, 3), (3, 7), (5, 2), (17, 9), (1000, 3), (0, 5), (5, 0)]) func fillRowsMatchesNaive(_ shape: (Int, Int)) {
-    let (rows, n) = shape
-    let row = randomFloats(n, seed: 30)
-    let out = mutating([Float](repeating: .nan, count: rows * n)) { fillRows($0, row, rows: rows, n: n) }
-    #expect(bitwiseEqual(out, (0..<(rows * n)).map { row[$0 % n] }))
-}
-
 @Test(arguments: [(1, 1), (3, 7), (33, 65), (65, 33), (0, 5), (5, 0), (1, 40), (40, 1)]) func transposeMatchesNaive(_ shape: (Int, Int)) {
     let (rows, cols) = shape
     let x = randomFloats(rows * cols, seed: 28)
