@@ -195,16 +195,16 @@ public func appendAttentionBackward(
 /// Target attention of late fusion (SPEC 2.2), the user's tokens read in place: candidate b
 /// with user u = userIndex[b] and n = lengths[u] valid tokens gets
 /// out[b] = sum_{i < n} softmax_i(scale * q[b] . x[u, i]) x[u, i], and 0 when n == 0.
-/// q [B, d], x [U, L, d], out [B, d]. Each run of consecutive candidates of one user is
-/// two products, scores [r, n] = scale Q X_u^T and out [r, d] = P X_u, with a vectorised
-/// softmax between (naive twin: `naiveTargetAttention`).
+/// q [B, d], x [U, L, d], out [B, d]; `scores` [B, L] is scratch. Each run of consecutive
+/// candidates of one user is two products, scores [r, n] = scale Q X_u^T and out [r, d] = P X_u,
+/// with a vectorised softmax between (naive twin: `naiveTargetAttention`).
 public func targetAttentionForward(
     _ out: UnsafeMutablePointer<Float>, query q: UnsafePointer<Float>, users x: UnsafePointer<Float>,
-    lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>, candidates B: Int, length L: Int, dim d: Int, scale: Float
+    lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>, candidates B: Int, length L: Int, dim d: Int, scale: Float,
+    scores: UnsafeMutablePointer<Float>
 ) {
     parallelFor(B, grain: Swift.max(1, 131_072 / Swift.max(L * d, 1))) { _, range in
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(range.count * L, 1))
-        defer { scores.deallocate() }
+        let scores = scores + range.lowerBound * L
         forEachUserRun(userIndex, range) { u, b0, m in
             let n = Int(lengths[u]), xu = x + u * L * d
             if n == 0 { (out + b0 * d).update(repeating: 0, count: m * d); return }

@@ -115,9 +115,10 @@ let targetCases = [
 @Test(arguments: targetCases) func targetAttentionMatchesNaive(_ t: TargetCase) {
     let U = t.lengths.count, B = t.userIndex.count, scale = 1 / Float(t.d).squareRoot()
     let q = randomFloats(B * t.d, seed: 15, in: -2...2), x = randomFloats(U * t.L * t.d, seed: 16, in: -2...2)
+    var scores = [Float](repeating: .nan, count: B * t.L)
     let out = mutating([Float](repeating: .nan, count: B * t.d)) {
         targetAttentionForward($0, query: q, users: x, lengths: t.lengths, userIndex: t.userIndex, candidates: B, length: t.L, dim: t.d,
-                               scale: scale)
+                               scale: scale, scores: &scores)
     }
     let naive = naiveTargetAttention(query: q.doubles, users: x.doubles, lengths: t.lengths, userIndex: t.userIndex, length: t.L,
                                      dim: t.d, scale: Double(scale))
@@ -132,9 +133,10 @@ let targetCases = [
     let userIndex = (0..<B).map { b in Int32(b < 200 ? 0 : b < 220 ? 1 : rng.below(U)) }
     let q = randomFloats(B * d, seed: 18), x = randomFloats(U * L * d, seed: 19)
     func run() -> [Float] {
-        mutating([Float](repeating: .nan, count: B * d)) {
+        var scores = [Float](repeating: .nan, count: B * L)
+        return mutating([Float](repeating: .nan, count: B * d)) {
             targetAttentionForward($0, query: q, users: x, lengths: lengths, userIndex: userIndex, candidates: B, length: L, dim: d,
-                                   scale: 0.125)
+                                   scale: 0.125, scores: &scores)
         }
     }
     let naive = naiveTargetAttention(query: q.doubles, users: x.doubles, lengths: lengths, userIndex: userIndex, length: L, dim: d,

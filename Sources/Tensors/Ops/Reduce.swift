@@ -126,10 +126,11 @@ public func indexedTargetAttention(users x: Tensor, lengths: [Int32], query q: T
     precondition(userIndex.count == B && q.lastDim == d, "indexedTargetAttention: x \(x.shape), q \(q.shape), \(userIndex.count) users")
     let y = Tensor(shape: [B, d])
     if B == 0 { return y }
+    let scores = Tensor(shape: [B, L])
     lengths.withUnsafeBufferPointer { lp in
         userIndex.withUnsafeBufferPointer { ui in
             targetAttentionForward(y.data, query: q.data, users: x.data, lengths: lp.baseAddress!, userIndex: ui.baseAddress!,
-                                   candidates: B, length: L, dim: d, scale: scale)
+                                   candidates: B, length: L, dim: d, scale: scale, scores: scores.data)
         }
     }
     return y
