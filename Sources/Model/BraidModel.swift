@@ -31,7 +31,8 @@ public struct SurfaceTower {
 ///
 /// Shapes (B examples, F categorical features, D = embedding_dim):
 /// emb [B, F, D]; x0 [B, n] with n = F D + n_dense + proj_dim + D; h [B, n_h];
-/// experts [B, E, n_e]; per surface s: gate [B_s, E], m_s [B_s, n_e], z_s [B_s, n_z], logits [B_s, 1].
+/// experts E x [B, n_e] (traced stacked as [B, E, n_e]); per surface s: gate [B_s, E],
+/// m_s [B_s, n_e] (the gate's mixture of the experts), z_s [B_s, n_z], logits [B_s, 1].
 public final class BraidModel {
     public let config: ModelConfig
     public let parameters: ParameterStore
@@ -108,8 +109,8 @@ public final class BraidModel {
         var x = x0
         for layer in cross { x = layer(x0, x) }
         let h = deep(x)
-        // 2.4: experts [B, E, n_e]
-        let expertOutputs = experts.map { $0(h) }                                         // E x [B, n_e]
+        // 2.4: experts, each [B, n_e]
+        let expertOutputs = experts.map { $0(h) }
         if let trace {
             trace["x0"] = x0; trace["cross"] = x; trace["h"] = h
             trace["experts"] = reshape(concat(expertOutputs), [B, experts.count, expertOutputs[0].lastDim])
