@@ -18,8 +18,8 @@ import Foundation
 @inlinable public func multiplyAdd(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                                    _ c: UnsafePointer<Float>, count: Int) {
     var i = 0
-    while i + 8 <= count { store8(load8(a + i) * load8(b + i) + load8(c + i), out + i); i += 8 }
-    while i < count { out[i] = a[i] * b[i] + c[i]; i += 1 }
+    while i &+ 8 <= count { store8(load8(a + i) * load8(b + i) + load8(c + i), out + i); i &+= 8 }
+    while i < count { out[i] = a[i] * b[i] + c[i]; i &+= 1 }
 }
 
 /// y[i] += x[i]
@@ -54,8 +54,8 @@ import Foundation
 @inlinable public func reluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
     var i = 0
     let zero = SIMD8<Float>(repeating: 0)
-    while i + 8 <= count { let v = load8(x + i); store8(zero.replacing(with: v, where: v .> zero), out + i); i += 8 }
-    while i < count { out[i] = x[i] > 0 ? x[i] : 0; i += 1 }
+    while i &+ 8 <= count { let v = load8(x + i); store8(zero.replacing(with: v, where: v .> zero), out + i); i &+= 8 }
+    while i < count { out[i] = x[i] > 0 ? x[i] : 0; i &+= 1 }
 }
 
 /// ReLU backward: dx += dout * (out > 0)  (out is the forward output)
