@@ -64,12 +64,16 @@ struct BenchScoreCommand: ParsableCommand {
     @Flag(help: "Time only without broadcasting.")
     var noBroadcast = false
 
+    @Flag(help: "Time only with broadcasting (e.g. to profile that path alone).")
+    var broadcastOnly = false
+
     @Option(help: "Seed of the random initialisation.")
     var seed: UInt64 = 0
 
     func validate() throws {
         guard (config == nil) != (model == nil) else { throw ValidationError("give exactly one of --config FILE or --model DIR") }
         guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
+        guard !(noBroadcast && broadcastOnly) else { throw ValidationError("give at most one of --no-broadcast and --broadcast-only") }
         guard requests >= 1, warmup >= 0 else { throw ValidationError("--requests must be >= 1 and --warmup >= 0") }
         guard batchUsers >= 0, batchCandidates >= 1 else { throw ValidationError("--batch-users must be >= 0 and --batch-candidates >= 1") }
         guard let list = candidateCounts, !list.isEmpty, list.allSatisfy({ $0 >= 1 }) else {
@@ -149,7 +153,7 @@ struct BenchScoreCommand: ParsableCommand {
                     EncodedRequests(rows: rows, requests: (0..<u).map { request(i * u + $0, c) })
                 }
                 // both modes timed alternately on the same request, so drift in machine load hits both alike
-                let modes = noBroadcast ? [false] : [true, false]
+                let modes = noBroadcast ? [false] : broadcastOnly ? [true] : [true, false]
                 var times = [[Double]](repeating: [], count: modes.count)
                 for (i, batch) in batches.enumerated() {
                     for (m, broadcast) in modes.enumerated() {

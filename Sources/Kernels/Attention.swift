@@ -78,21 +78,48 @@ public func attentionBackward(
 /// attends to the first lengths[u] keys/values of its user u = userIndex[b]
 /// (qkvUser [U, L, 3d]) and to itself. out [B, d]; probs [B, heads, L + 1]
 /// (entries 0..<n: user keys, entry n: itself).
+///
+/// With a `userIndex` (request-level broadcasting: many candidates per user), each run of
+/// consecutive candidates of one user and each head is two products against the user's
+/// keys and values, scores [r, n] = scale Q K_u^T (into probs) and out [r, dh] = P V_u,
+/// plus the candidates' own key and value. Without one (every candidate its own user),
+/// each candidate is a loop over its n + 1 keys.
 public func appendAttentionForward(
     _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkvY: UnsafePointer<Float>,
     qkvUser: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>?,
     candidates B: Int, length L: Int, dim d: Int, heads: Int, offsets: UnsafePointer<Int32>? = nil
 ) {
-    let dh = d / heads, ld = 3 * d
+    let dh = d / heads, ld = 3 * d, lp = L + 1, ldp = heads * lp
     let scale = 1 / Float(dh).squareRoot()
+    func userRows(_ u: Int) -> UnsafePointer<Float> { qkvUser + (offsets.map { Int($0[u]) } ?? u * L) * ld }
+    if let userIndex {
+        parallelFor(B, grain: Swift.max(1, 65_536 / Swift.max(lp * d, 1))) { _, range in
+            forEachUserRun(userIndex, range) { u, b0, m in
+                let n = Int(lengths[u]), user = userRows(u)
+                for h in 0..<heads {
+                    let p = probs + b0 * ldp + h * lp, y = qkvY + b0 * ld + h * dh, o = out + b0 * d + h * dh
+                    gemm(p, ldc: ldp, y, lda: ld, user + d + h * dh, ldb: ld, m: m, n: n, k: dh, transB: true, alpha: scale)
+                    for r in 0..<m {
+                        let q = y + r * ld, k = q + d
+                        var s: Float = 0
+                        for t in 0..<dh { s += q[t] * k[t] }
+                        p[r * ldp + n] = s * scale
+                        softmaxRow(p + r * ldp, n: n + 1)
+                    }
+                    gemm(o, ldc: d, p, lda: ldp, user + 2 * d + h * dh, ldb: ld, m: m, n: dh, k: n)
+                    for r in 0..<m { axpy(o + r * d, y + r * ld + 2 * d, alpha: p[r * ldp + n], count: dh) }
+                }
+            }
+        }
+        return
+    }
     parallelFor(B, grain: Swift.max(1, 8192 / Swift.max(L * dh, 1))) { _, range in
         for b in range {
-            let u = userIndex.map { Int($0[b]) } ?? b
-            let n = Int(lengths[u])
-            let y = qkvY + b * ld, user = qkvUser + (offsets.map { Int($0[u]) } ?? u * L) * ld
+            let n = Int(lengths[b])
+            let y = qkvY + b * ld, user = userRows(b)
             for h in 0..<heads {
                 let q = y + h * dh
-                let p = probs + (b * heads + h) * (L + 1)
+                let p = probs + b * ldp + h * lp
                 var mx = -Float.infinity
                 for j in 0...n {
                     let k = j < n ? user + j * ld + d + h * dh : y + d + h * dh
@@ -163,4 +190,39 @@ public func appendAttentionBackward(
         }
     }
     if userIndex == nil { parallelFor(B, grain: 64, body) } else { body(0, 0..<B) }
+}
+
+/// Target attention of late fusion (SPEC 2.2), the user's tokens read in place: candidate b
+/// with user u = userIndex[b] and n = lengths[u] valid tokens gets
+/// out[b] = sum_{i < n} softmax_i(scale * q[b] . x[u, i]) x[u, i], and 0 when n == 0.
+/// q [B, d], x [U, L, d], out [B, d]; `scores` [B, L] is scratch. Each run of consecutive
+/// candidates of one user is two products, scores [r, n] = scale Q X_u^T and out [r, d] = P X_u,
+/// with a vectorised softmax between (naive twin: `naiveTargetAttention`).
+public func targetAttentionForward(
+    _ out: UnsafeMutablePointer<Float>, query q: UnsafePointer<Float>, users x: UnsafePointer<Float>,
+    lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>, candidates B: Int, length L: Int, dim d: Int, scale: Float,
+    scores: UnsafeMutablePointer<Float>
+) {
+    parallelFor(B, grain: Swift.max(1, 131_072 / Swift.max(L * d, 1))) { _, range in
+        let scores = scores + range.lowerBound * L
+        forEachUserRun(userIndex, range) { u, b0, m in
+            let n = Int(lengths[u]), xu = x + u * L * d
+            if n == 0 { (out + b0 * d).update(repeating: 0, count: m * d); return }
+            gemm(scores, ldc: n, q + b0 * d, lda: d, xu, ldb: d, m: m, n: n, k: d, transB: true, alpha: scale)
+            for r in 0..<m { softmaxRow(scores + r * n, n: n) }
+            gemm(out + b0 * d, ldc: d, scores, lda: n, xu, ldb: d, m: m, n: d, k: n)
+        }
+    }
+}
+
+/// Calls `body(u, first, count)` for each maximal run of consecutive b in `range` with one
+/// user u = userIndex[b] (candidates first ..< first + count).
+func forEachUserRun(_ userIndex: UnsafePointer<Int32>, _ range: Range<Int>, _ body: (Int, Int, Int) -> Void) {
+    var b0 = range.lowerBound
+    while b0 < range.upperBound {
+        var b1 = b0 + 1
+        while b1 < range.upperBound && userIndex[b1] == userIndex[b0] { b1 += 1 }
+        body(Int(userIndex[b0]), b0, b1 - b0)
+        b0 = b1
+    }
 }

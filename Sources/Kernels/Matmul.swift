@@ -29,6 +29,47 @@ public func matmul(
     }
 }
 
+/// The forward of a Linear layer: y [m, n] = x [m, k] W^T + bias (W [n, k], bias [n] or
+/// nil), then max(y, 0) when `relu` (naive twin: `naiveGemm` plus the bias and ReLU).
+public func linearForward(
+    _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    m: Int, n: Int, k: Int, relu: Bool
+) {
+    linearRows(y, x, weight: w, bias: bias, m: m, n: n, k: k) { block, rows in
+        if relu { reluForward(block, block, count: rows.count * n) }
+    }
+}
+
+/// The DCNv2 cross update y = x0 * (h W^T + bias) + x (x0, x, y [m, n]; h [m, k]; W [n, k];
+/// bias [n]): w = h W^T + bias goes to `w` when given (kept for a backward pass), else it
+/// is formed in y and updated in place (naive twin: `naiveGemm`, then x0 * w + x).
+public func crossForward(
+    _ y: UnsafeMutablePointer<Float>, w: UnsafeMutablePointer<Float>?, x0: UnsafePointer<Float>, x: UnsafePointer<Float>,
+    h: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, m: Int, n: Int, k: Int
+) {
+    linearRows(w ?? y, h, weight: weight, bias: bias, m: m, n: n, k: k) { block, rows in
+        let o = rows.lowerBound * n
+        multiplyAdd(y + o, x0 + o, block, x + o, count: rows.count * n)
+    }
+}
+
+/// y [m, n] = x [m, k] W^T + bias, rows split over Braid's threads as in `matmul`; each
+/// thread's block of rows is filled with the bias, multiplied into (beta = 1: sgemm's own
+/// beta = 0 pass would be one more sweep) and handed to `epilogue(block, rows)` while in cache.
+func linearRows(
+    _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    m: Int, n: Int, k: Int, epilogue: (UnsafeMutablePointer<Float>, Range<Int>) -> Void
+) {
+    if m == 0 || n == 0 { return }
+    let chunks = m * n * k >= 1 << 20 ? Swift.min(Threads.count, m) : 1
+    parallelFor(m, grain: (m + chunks - 1) / chunks) { _, rows in
+        let out = y + rows.lowerBound * n
+        if let bias { for r in 0..<rows.count { (out + r * n).update(from: bias, count: n) } }
+        gemm(out, ldc: n, x + rows.lowerBound * k, lda: k, w, ldb: k, m: rows.count, n: n, k: k, transB: true, beta: bias == nil ? 0 : 1)
+        epilogue(out, rows)
+    }
+}
+
 /// `batch` independent products with fixed strides between operands:
 /// for i in 0..<batch: c_i = alpha * op(a_i) op(b_i) + beta * c_i, where
 /// a_i = a + i * strideA (likewise b, c). Used by attention ([U*H] small products).

@@ -31,7 +31,8 @@ public struct SurfaceTower {
 ///
 /// Shapes (B examples, F categorical features, D = embedding_dim):
 /// emb [B, F, D]; x0 [B, n] with n = F D + n_dense + proj_dim + D; h [B, n_h];
-/// experts [B, E, n_e]; per surface s: gate [B_s, E], m_s [B_s, n_e], z_s [B_s, n_z], logits [B_s, 1].
+/// experts E x [B, n_e] (traced stacked as [B, E, n_e]); per surface s: gate [B_s, E],
+/// m_s [B_s, n_e] (the gate's mixture of the experts), z_s [B_s, n_z], logits [B_s, 1].
 public final class BraidModel {
     public let config: ModelConfig
     public let parameters: ParameterStore
@@ -108,11 +109,12 @@ public final class BraidModel {
         var x = x0
         for layer in cross { x = layer(x0, x) }
         let h = deep(x)
-        // 2.4: experts [B, E, n_e]
+        // 2.4: experts, each [B, n_e]
         let expertOutputs = experts.map { $0(h) }
-        let ne = expertOutputs[0].lastDim
-        let stacked = reshape(concat(expertOutputs), [B, experts.count, ne])
-        if let trace { trace["x0"] = x0; trace["cross"] = x; trace["h"] = h; trace["experts"] = stacked }
+        if let trace {
+            trace["x0"] = x0; trace["cross"] = x; trace["h"] = h
+            trace["experts"] = reshape(concat(expertOutputs), [B, experts.count, expertOutputs[0].lastDim])
+        }
         // 2.4-2.5: per surface, its rows only
         var rowsBySurface = [[Int32]](repeating: [], count: schema.surfaces.count)
         for (b, s) in batch.surface.enumerated() { rowsBySurface[Int(s)].append(Int32(b)) }
@@ -122,11 +124,13 @@ public final class BraidModel {
                 preconditionFailure("surface \(schema.surfaces[si]) is not served by this model (surfaces_included \(config.surfacesIncluded))")
             }
             let name = schema.surfaces[si]
-            let g = softmax(tower.gate(gatherRows(h, rows)))
-            let m = weightedSum(g, gatherRows(stacked, rows))
+            // rows are ascending and distinct: B of them are every row, in order (no gather)
+            let ofSurface = { (t: Tensor) in rows.count == B ? t : gatherRows(t, rows) }
+            let g = softmax(tower.gate(ofSurface(h)))
+            let m = mixture(g, expertOutputs.map(ofSurface))
             var z = tower.trunk(m)
             if let module = tower.module {
-                var inputs = tower.exclusiveCategorical.map { gatherRows(sliceColumns(flatEmb, offset: $0 * D, width: D), rows) }
+                var inputs = tower.exclusiveCategorical.map { ofSurface(sliceColumns(flatEmb, offset: $0 * D, width: D)) }
                 if !tower.exclusiveDense.isEmpty {
                     let cols = tower.exclusiveDense
                     var values = [Float](repeating: 0, count: rows.count * cols.count)

@@ -123,7 +123,7 @@ public struct SequenceEncoder {
         var parts = [maxPool(x, lengths: lengths), sliceColumns(reshape(x, [S, L * dModel]), offset: 0, width: recentK * dModel)]
         var rowLengths = lengths
         if let ui = userIndex {
-            parts = parts.map { gatherRows($0, ui) }
+            parts = [gatherRows(concat(parts), ui)]
             rowLengths = ui.map { lengths[Int($0)] }
         }
         switch fusion {

@@ -1,6 +1,7 @@
 import Tensors
 
-/// y = x W^T + b. Parameters `<name>.weight` [out, in], `<name>.bias` [out].
+/// y = x W^T + b (then max(y, 0) with `relu: true`). Parameters `<name>.weight` [out, in],
+/// `<name>.bias` [out].
 public struct Linear {
     public let weight: Tensor
     public let bias: Tensor
@@ -10,7 +11,7 @@ public struct Linear {
     }
     public var inputDimensions: Int { weight.shape[1] }
     public var outputDimensions: Int { weight.shape[0] }
-    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+    public func callAsFunction(_ x: Tensor, relu: Bool = false) -> Tensor { linear(x, weight: weight, bias: bias, relu: relu) }
 }
 
 /// Linear layers `<name>.0`, `<name>.1`, ... each followed by ReLU, the last too
@@ -22,7 +23,7 @@ public struct MLP {
     }
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
-        for layer in layers { h = relu(layer(h)) }
+        for layer in layers { h = layer(h, relu: true) }
         return h
     }
 }
@@ -51,9 +52,8 @@ public struct CrossLayer {
         bias = store["\(name).bias"]
     }
     public func callAsFunction(_ x0: Tensor, _ x: Tensor) -> Tensor {
-        let w: Tensor
-        if let u, let v { w = linear(matmul(x, v), weight: u, bias: bias) } else { w = linear(x, weight: weight!, bias: bias) }
-        return x0 * w + x
+        if let u, let v { return crossUpdate(x0: x0, x: x, h: matmul(x, v), weight: u, bias: bias) }
+        return crossUpdate(x0: x0, x: x, h: x, weight: weight!, bias: bias)
     }
 }
 

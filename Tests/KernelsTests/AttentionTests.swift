@@ -53,6 +53,8 @@ let appendCases = [
     // several candidates per user (their user gradients add up), one user never used
     AppendCase(lengths: [3, 0, 4, 1], userIndex: [0, 0, 2, 1, 0, 2, 3], L: 4, d: 6, heads: 2),
     AppendCase(lengths: [5], userIndex: [0, 0, 0], L: 5, d: 2, heads: 1),
+    // long runs of one user (one product per run and head), a user with no valid token
+    AppendCase(lengths: [6, 0, 3], userIndex: [0, 0, 0, 0, 0, 1, 1, 2, 2, 0], L: 6, d: 8, heads: 2),
 ]
 
 @Test(arguments: appendCases, [true, false]) func appendAttentionMatchesNaive(_ t: AppendCase, _ candidateGradient: Bool) {
@@ -96,6 +98,51 @@ let appendCases = [
     } else {
         expectIdentical(dy, dy0, "dqkvY == nil must leave the candidate gradient alone")
     }
+}
+
+struct TargetCase: CustomTestStringConvertible, Sendable {
+    var lengths: [Int32], userIndex: [Int32], L: Int, d: Int
+    var testDescription: String { "lengths \(lengths) users \(userIndex) L\(L) d\(d)" }
+}
+
+let targetCases = [
+    // runs of one user, users with no valid token, a user met twice apart, one never met
+    TargetCase(lengths: [3, 0, 5, 1], userIndex: [0, 0, 2, 1, 1, 0, 2, 2, 2, 3], L: 5, d: 4),
+    TargetCase(lengths: [1], userIndex: [0], L: 1, d: 3),
+    TargetCase(lengths: [7, 2], userIndex: [Int32](repeating: 0, count: 9) + [1, 1], L: 7, d: 10),
+]
+
+@Test(arguments: targetCases) func targetAttentionMatchesNaive(_ t: TargetCase) {
+    let U = t.lengths.count, B = t.userIndex.count, scale = 1 / Float(t.d).squareRoot()
+    let q = randomFloats(B * t.d, seed: 15, in: -2...2), x = randomFloats(U * t.L * t.d, seed: 16, in: -2...2)
+    var scores = [Float](repeating: .nan, count: B * t.L)
+    let out = mutating([Float](repeating: .nan, count: B * t.d)) {
+        targetAttentionForward($0, query: q, users: x, lengths: t.lengths, userIndex: t.userIndex, candidates: B, length: t.L, dim: t.d,
+                               scale: scale, scores: &scores)
+    }
+    let naive = naiveTargetAttention(query: q.doubles, users: x.doubles, lengths: t.lengths, userIndex: t.userIndex, length: t.L,
+                                     dim: t.d, scale: Double(scale))
+    #expect(relativeError(out, naive) < 1e-5)
+}
+
+@Test func targetAttentionSplitOverThreads() {
+    // large enough that parallelFor splits the candidates (grain 131072 / (L * d)), a run crossing the split
+    let L = 32, d = 64, U = 3, B = 300
+    var rng = TestRandom(seed: 17)
+    let lengths: [Int32] = [Int32(L), 0, 9]
+    let userIndex = (0..<B).map { b in Int32(b < 200 ? 0 : b < 220 ? 1 : rng.below(U)) }
+    let q = randomFloats(B * d, seed: 18), x = randomFloats(U * L * d, seed: 19)
+    func run() -> [Float] {
+        var scores = [Float](repeating: .nan, count: B * L)
+        return mutating([Float](repeating: .nan, count: B * d)) {
+            targetAttentionForward($0, query: q, users: x, lengths: lengths, userIndex: userIndex, candidates: B, length: L, dim: d,
+                                   scale: 0.125, scores: &scores)
+        }
+    }
+    let naive = naiveTargetAttention(query: q.doubles, users: x.doubles, lengths: lengths, userIndex: userIndex, length: L, dim: d,
+                                     scale: 0.125)
+    #expect(relativeError(withThreads(1) { run() }, naive) < 1e-5)
+    #expect(relativeError(withThreads(2) { run() }, naive) < 1e-5)
 }
 
 @Test func attentionDeterministicAcrossThreadCounts() {

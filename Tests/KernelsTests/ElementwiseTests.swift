@@ -18,6 +18,9 @@ let counts = [0, 1, 3, 7, 17, 33, 65, 1001]
     #expect(relativeError(mutating(y0) { accumulate($0, a, count: n) }, ref { yd[$0] + ad[$0] }) < 1e-7)
     #expect(relativeError(mutating(y0) { axpy($0, a, alpha: -1.5, count: n) }, ref { yd[$0] - 1.5 * ad[$0] }) < 1e-7)
     #expect(relativeError(mutating(y0) { accumulateProduct($0, a, b, count: n) }, ref { yd[$0] + ad[$0] * bd[$0] }) < 1e-7)
+    #expect(relativeError(mutating(y0) { multiplyAdd($0, a, b, y0, count: n) }, ref { ad[$0] * bd[$0] + yd[$0] }) < 1e-7)
+    #expect(relativeError(mutating(y0) { multiplyAdd($0, a, $0, b, count: n) }, ref { ad[$0] * yd[$0] + bd[$0] }) < 1e-7)  // in place
+    #expect(relativeError(mutating(y0) { reluForward($0, $0, count: n) }, ref { max(yd[$0], 0) }) == 0)                     // in place
     #expect(relativeError(mutating(y0) { scale($0, by: 0.3, count: n) }, ref { yd[$0] * Double(Float(0.3)) }) < 1e-7)
 }
 

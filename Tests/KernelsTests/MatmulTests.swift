@@ -134,3 +134,52 @@ let batchedCases: [BatchedCase] = {
     #expect(relativeError(c1, ref) < 1e-5)
     #expect(relativeError(c2, ref) < 1e-5)
 }
+
+@Test(arguments: [(1, 1, 1), (5, 7, 3), (33, 17, 65), (300, 129, 40), (0, 4, 3), (3, 0, 2)], [false, true])
+func linearForwardMatchesNaive(_ shape: (Int, Int, Int), _ relu: Bool) {
+    // (300, 129, 40) is large enough for the rows to split over 2 threads
+    let (m, n, k) = shape
+    let x = randomFloats(m * k, seed: 20), w = randomFloats(n * k, seed: 21), bias = randomFloats(n, seed: 22)
+    for withBias in [false, true] {
+        var ref = [Double](repeating: 0, count: m * n)
+        naiveGemm(&ref, ldc: n, x.doubles, lda: k, w.doubles, ldb: k, m: m, n: n, k: k, transB: true)
+        for i in 0..<(m * n) {
+            let v = ref[i] + (withBias ? Double(bias[i % n]) : 0)
+            ref[i] = relu ? max(v, 0) : v
+        }
+        for threads in [1, 2] {
+            let y = withThreads(threads) {
+                mutating([Float](repeating: .nan, count: m * n)) { y in
+                    bias.withUnsafeBufferPointer { b in
+                        linearForward(y, x, weight: w, bias: withBias ? b.baseAddress : nil, m: m, n: n, k: k, relu: relu)
+                    }
+                }
+            }
+            #expect(relativeError(y, ref) < 1e-5, "bias \(withBias), \(threads) threads")
+        }
+    }
+}
+
+@Test(arguments: [(1, 1, 1), (7, 5, 3), (300, 129, 40)], [false, true])
+func crossForwardMatchesNaive(_ shape: (Int, Int, Int), _ keepW: Bool) {
+    // y = x0 * (h W^T + bias) + x; (300, 129, 40) splits over 2 threads
+    let (m, n, k) = shape
+    let x0 = randomFloats(m * n, seed: 23), x = randomFloats(m * n, seed: 24), h = randomFloats(m * k, seed: 25)
+    let w = randomFloats(n * k, seed: 26), bias = randomFloats(n, seed: 27)
+    var lin = [Double](repeating: 0, count: m * n)
+    naiveGemm(&lin, ldc: n, h.doubles, lda: k, w.doubles, ldb: k, m: m, n: n, k: k, transB: true)
+    for i in 0..<(m * n) { lin[i] += Double(bias[i % n]) }
+    let ref = (0..<(m * n)).map { Double(x0[$0]) * lin[$0] + Double(x[$0]) }
+    for threads in [1, 2] {
+        var kept = [Float](repeating: .nan, count: m * n)
+        let y = withThreads(threads) {
+            mutating([Float](repeating: .nan, count: m * n)) { y in
+                kept.withUnsafeMutableBufferPointer { kp in
+                    crossForward(y, w: keepW ? kp.baseAddress : nil, x0: x0, x: x, h: h, weight: w, bias: bias, m: m, n: n, k: k)
+                }
+            }
+        }
+        #expect(relativeError(y, ref) < 1e-5, "\(threads) threads")
+        if keepW { #expect(relativeError(kept, lin) < 1e-5, "w kept, \(threads) threads") }
+    }
+}

@@ -15,11 +15,28 @@ import TestSupport
             reference: { linearReference($0[0], $0[1], $0[2], nIn: 7, nOut: 3) })
     checkOp(shapes: [[2, 4, 17], [33, 17]], forward: { linear($0[0], weight: $0[1], bias: nil) },
             reference: { linearReference($0[0], $0[1], nil, nIn: 17, nOut: 33) })
+    // with the ReLU fused, biased and not
+    checkOp(shapes: [[6, 7], [5, 7], [5]], forward: { linear($0[0], weight: $0[1], bias: $0[2], relu: true) },
+            reference: { linearReference($0[0], $0[1], $0[2], nIn: 7, nOut: 5).map { max($0, 0) } })
+    checkOp(shapes: [[4, 3], [6, 3]], forward: { linear($0[0], weight: $0[1], bias: nil, relu: true) },
+            reference: { linearReference($0[0], $0[1], nil, nIn: 3, nOut: 6).map { max($0, 0) } })
     checkOp(shapes: [[1, 1], [1, 1], [1]], forward: { linear($0[0], weight: $0[1], bias: $0[2]) },
             reference: { linearReference($0[0], $0[1], $0[2], nIn: 1, nOut: 1) })
     // only the weight differentiated (a frozen input)
     checkOp(shapes: [[4, 3], [2, 3], [2]], wrt: [1], forward: { linear($0[0], weight: $0[1], bias: $0[2]) },
             reference: { linearReference($0[0], $0[1], $0[2], nIn: 3, nOut: 2) })
+}
+
+@Test func crossUpdateOp() {
+    // x0 * (h W^T + b) + x with h [4, 3], W [5, 3]; then the first layer's form, x0 and x one tensor
+    func reference(_ x0: [Double], _ x: [Double], _ h: [Double], _ w: [Double], _ b: [Double]) -> [Double] {
+        let lin = linearReference(h, w, b, nIn: 3, nOut: 5)
+        return (0..<20).map { x0[$0] * lin[$0] + x[$0] }
+    }
+    checkOp(shapes: [[4, 5], [4, 5], [4, 3], [5, 3], [5]], forward: { crossUpdate(x0: $0[0], x: $0[1], h: $0[2], weight: $0[3], bias: $0[4]) },
+            reference: { reference($0[0], $0[1], $0[2], $0[3], $0[4]) })
+    checkOp(shapes: [[4, 5], [4, 3], [5, 3], [5]], forward: { crossUpdate(x0: $0[0], x: $0[0], h: $0[1], weight: $0[2], bias: $0[3]) },
+            reference: { reference($0[0], $0[0], $0[1], $0[2], $0[3]) })
 }
 
 @Test func matmulOp() {
@@ -152,6 +169,17 @@ import TestSupport
     checkOp(shapes: [[3, 4], [3, 4, 6]], forward: { weightedSum($0[0], $0[1]) }, reference: { x in
         var y = [Double](repeating: 0, count: 18)
         for b in 0..<3 { for k in 0..<4 { for j in 0..<6 { y[b * 6 + j] += x[0][b * 4 + k] * x[1][(b * 4 + k) * 6 + j] } } }
+        return y
+    })
+}
+
+@Test func mixtureOp() {
+    checkOp(shapes: [[3, 2], [3, 5], [3, 5]], forward: { mixture($0[0], [$0[1], $0[2]]) }, reference: { x in
+        var y = [Double](repeating: 0, count: 15)
+        for i in 0..<15 {
+            let b = i / 5
+            y[i] = x[0][b * 2] * x[1][i] + x[0][b * 2 + 1] * x[2][i]
+        }
         return y
     })
 }

@@ -174,3 +174,25 @@ public func naiveAppendAttention(
     }
     return out
 }
+
+/// Late-fusion target attention (the twin of `targetAttentionForward`): candidate b with
+/// user u = userIndex[b] and n = lengths[u] gets
+/// out[b] = sum_{i < n} softmax_i(scale * q[b] . x[u, i]) x[u, i], 0 when n == 0.
+/// q [B, d], x [U, L, d]. Returns [B, d].
+public func naiveTargetAttention(
+    query q: [Double], users x: [Double], lengths: [Int32], userIndex: [Int32], length L: Int, dim d: Int, scale: Double
+) -> [Double] {
+    let B = userIndex.count
+    var out = [Double](repeating: 0, count: B * d)
+    for b in 0..<B {
+        let u = Int(userIndex[b]), n = Int(lengths[u])
+        var scores = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            for j in 0..<d { scores[i] += q[b * d + j] * x[(u * L + i) * d + j] }
+            scores[i] *= scale
+        }
+        let p = naiveSoftmax(scores, rows: 1, n: n)
+        for i in 0..<n { for j in 0..<d { out[b * d + j] += p[i] * x[(u * L + i) * d + j] } }
+    }
+    return out
+}

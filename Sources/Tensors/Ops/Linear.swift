@@ -1,24 +1,52 @@
 import Kernels
 
-/// y = x W^T + b. x: [..., in], weight: [out, in], bias: [out] -> y: [..., out].
-/// dx += dy W; dW += dy^T x; db += sum over rows of dy.
-public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+/// y = x W^T + b, then max(y, 0) when `relu` (fused: `linearForward`).
+/// x: [..., in], weight: [out, in], bias: [out] -> y: [..., out].
+/// With g = dy (times y > 0 when `relu`): dx += g W; dW += g^T x; db += sum over rows of g.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, relu: Bool = false) -> Tensor {
     let nIn = weight.shape[1], nOut = weight.shape[0]
     precondition(x.lastDim == nIn, "linear: input \(x.shape) does not end in \(nIn) (weight \(weight.shape))")
-    let n = x.rows
     let y = Tensor(shape: Array(x.shape.dropLast()) + [nOut])
-    if let bias {
-        for r in 0..<n { (y.data + r * nOut).update(from: bias.data, count: nOut) }
-        matmul(y.data, x.data, weight.data, m: n, n: nOut, k: nIn, transB: true, beta: 1)
-    } else {
-        matmul(y.data, x.data, weight.data, m: n, n: nOut, k: nIn, transB: true)
-    }
+    linearForward(y.data, x.data, weight: weight.data, bias: bias?.data, m: x.rows, n: nOut, k: nIn, relu: relu)
     y.recordBackward(on: Tape.needsGrad(x, weight, bias)) { dy in
-        if x.requiresGrad { matmul(x.ensureGrad(), dy, weight.data, m: n, n: nIn, k: nOut, beta: 1) }
-        if weight.requiresGrad { matmul(weight.ensureGrad(), dy, x.data, m: nOut, n: nIn, k: n, transA: true, beta: 1) }
-        if let bias, bias.requiresGrad { sumRows(bias.ensureGrad(), dy, rows: n, n: nOut) }
+        guard relu else { return linearBackward(dy, x: x, weight: weight, bias: bias) }
+        let g = Tensor(shape: y.shape, zeroed: true)
+        reluBackward(g.data, dy, y.data, count: y.count)
+        linearBackward(g.data, x: x, weight: weight, bias: bias)
     }
     return y
+}
+
+/// The DCNv2 cross update x0 * (h W^T + b) + x in one pass over the rows (`crossForward`):
+/// x0, x [..., n], h [..., k] (x itself for a full-rank layer, V^T x for a low-rank one),
+/// weight [n, k], bias [n] -> [..., n]. With w = h W^T + b (kept only while a tape records):
+/// dx += dy; dx0 += dy w; then g = dy x0 is w's gradient: dh += g W; dW += g^T h; db += sum of g.
+public func crossUpdate(x0: Tensor, x: Tensor, h: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
+    let n = weight.shape[0], k = weight.shape[1], rows = x.rows
+    precondition(x0.shape == x.shape && x.lastDim == n && h.lastDim == k && h.rows == rows && bias.count == n,
+                 "crossUpdate: x0 \(x0.shape), x \(x.shape), h \(h.shape), weight \(weight.shape)")
+    let y = Tensor(shape: x.shape)
+    let tape = Tape.needsGrad(x0, x, h, weight, bias)
+    let w = tape == nil ? nil : Tensor(shape: x.shape)
+    crossForward(y.data, w: w?.data, x0: x0.data, x: x.data, h: h.data, weight: weight.data, bias: bias.data, m: rows, n: n, k: k)
+    y.recordBackward(on: tape) { dy in
+        let w = w!
+        if x.requiresGrad { accumulate(x.ensureGrad(), dy, count: y.count) }
+        if x0.requiresGrad { accumulateProduct(x0.ensureGrad(), dy, w.data, count: y.count) }
+        let g = Tensor(shape: y.shape)
+        mul(g.data, dy, x0.data, count: y.count)
+        linearBackward(g.data, x: h, weight: weight, bias: bias)
+    }
+    return y
+}
+
+/// The backward of y = x W^T + b given g = dL/dy [rows, out]: dx += g W; dW += g^T x;
+/// db += sum over rows of g (each only where a gradient is wanted).
+func linearBackward(_ g: UnsafePointer<Float>, x: Tensor, weight: Tensor, bias: Tensor?) {
+    let nIn = weight.shape[1], nOut = weight.shape[0], n = x.rows
+    if x.requiresGrad { matmul(x.ensureGrad(), g, weight.data, m: n, n: nIn, k: nOut, beta: 1) }
+    if weight.requiresGrad { matmul(weight.ensureGrad(), g, x.data, m: nOut, n: nIn, k: n, transA: true, beta: 1) }
+    if let bias, bias.requiresGrad { sumRows(bias.ensureGrad(), g, rows: n, n: nOut) }
 }
 
 /// y = x M. x: [..., k], m: [k, n] -> y: [..., n]  (the V^T x of a low-rank cross layer).

@@ -80,32 +80,57 @@ public func weightedSum(_ w: Tensor, _ v: Tensor) -> Tensor {
     return y
 }
 
+/// The mixture of K tensors of one shape: y[b] = sum_k w[b, k] v_k[b]  (w [B, K], v_k [B, n]
+/// -> [B, n]): the MMoE mixture of expert outputs, without stacking them. The same arithmetic
+/// as `weightedSum` over the stacked [B, K, n].
+/// dw[b, k] += dy[b] . v_k[b]; dv_k[b] += w[b, k] dy[b].
+public func mixture(_ w: Tensor, _ values: [Tensor]) -> Tensor {
+    let K = values.count, B = w.rows, n = values.first?.lastDim ?? 0
+    precondition(w.lastDim == K && values.allSatisfy { $0.count == B * n }, "mixture: weights \(w.shape) for \(K) values of [\(B), \(n)]")
+    let y = Tensor(shape: [B, n], zeroed: K == 0)
+    let pointers = values.map { UnsafePointer($0.data) }
+    parallelFor(B, grain: Swift.max(1, 65_536 / Swift.max(K * n, 1))) { _, range in
+        for b in range {
+            let yb = y.data + b * n
+            for k in 0..<K {
+                let a = w.data[b * K + k], v = pointers[k] + b * n
+                if k == 0 { for j in 0..<n { yb[j] = a * v[j] } } else { axpy(yb, v, alpha: a, count: n) }  // 0 + a v == a v
+            }
+        }
+    }
+    let tape = Tape.current.flatMap { t in w.requiresGrad || values.contains(where: \.requiresGrad) ? t : nil }
+    y.recordBackward(on: tape) { dy in
+        let dw = w.requiresGrad ? w.ensureGrad() : nil
+        for (k, v) in values.enumerated() {
+            let dv = v.requiresGrad ? v.ensureGrad() : nil
+            for b in 0..<B {
+                let g = dy + b * n, vb = v.data + b * n
+                if let dw { var acc: Float = 0; for j in 0..<n { acc += g[j] * vb[j] }; dw[b * K + k] += acc }
+                if let dv { axpy(dv + b * n, g, alpha: w.data[b * K + k], count: n) }
+            }
+        }
+    }
+    return y
+}
+
 /// Target attention of candidates over their user's tokens, without copying the tokens
 /// per candidate (inference only: no gradient is recorded):
 /// t[b] = sum_i softmax_i(scale * x[u, i] . q[b]) x[u, i] over the valid i < lengths[u],
 /// u = userIndex[b]; t[b] = 0 when the user has no valid token.
-/// x [U, L, d], q [B, d] -> [B, d]. Same arithmetic, in the same order, as
-/// `weightedSum(softmax(batchedDot(gatherRows(x, userIndex), q) * scale, mask), ...)`.
+/// x [U, L, d], q [B, d] -> [B, d]. The same values as
+/// `weightedSum(softmax(batchedDot(gatherRows(x, userIndex), q) * scale, mask), ...)`, computed
+/// as two matrix products per run of candidates sharing a user (`targetAttentionForward`).
 public func indexedTargetAttention(users x: Tensor, lengths: [Int32], query q: Tensor, userIndex: [Int32], scale: Float) -> Tensor {
     precondition(Tape.current == nil, "indexedTargetAttention records no gradient; use it without a tape")
     let L = x.shape[1], d = x.shape[2], B = q.shape[0]
-    let y = Tensor(shape: [B, d], zeroed: true)
-    parallelFor(B, grain: Swift.max(1, 65_536 / Swift.max(L * d, 1))) { _, range in
-        var scores = [Float](repeating: 0, count: L), p = [Float](repeating: 0, count: L)
-        var mask = [UInt8](repeating: 0, count: L)
-        for b in range {
-            let u = Int(userIndex[b]), n = Int(lengths[u])
-            if n == 0 { continue }
-            let qb = q.data + b * d, xu = x.data + u * L * d
-            for l in 0..<L {
-                let xl = xu + l * d
-                var acc: Float = 0
-                for j in 0..<d { acc += xl[j] * qb[j] }
-                scores[l] = acc * scale
-                mask[l] = l < n ? 1 : 0
-            }
-            softmaxForward(&p, scores, mask: mask, rows: 1, n: L)
-            for l in 0..<L { axpy(y.data + b * d, xu + l * d, alpha: p[l], count: d) }
+    precondition(userIndex.count == B && q.lastDim == d, "indexedTargetAttention: x \(x.shape), q \(q.shape), \(userIndex.count) users")
+    let y = Tensor(shape: [B, d])
+    if B == 0 { return y }
+    let scores = Tensor(shape: [B, L])
+    lengths.withUnsafeBufferPointer { lp in
+        userIndex.withUnsafeBufferPointer { ui in
+            targetAttentionForward(y.data, query: q.data, users: x.data, lengths: lp.baseAddress!, userIndex: ui.baseAddress!,
+                                   candidates: B, length: L, dim: d, scale: scale, scores: scores.data)
         }
     }
     return y

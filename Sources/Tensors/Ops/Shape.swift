@@ -17,7 +17,10 @@ public func concat(_ parts: [Tensor]) -> Tensor {
     for p in parts { precondition(p.rows == rows, "concat: \(p.shape) vs \(parts[0].shape)") }
     let total = widths.reduce(0, +)
     let y = Tensor(shape: Array(parts[0].shape.dropLast()) + [total])
-    concatColumns(y.data, parts.map { (UnsafePointer($0.data), $0.lastDim) }, rows: rows)
+    let sources = parts.map { (UnsafePointer($0.data), $0.lastDim) }
+    parallelFor(rows, grain: Swift.max(1, 32_768 / Swift.max(total, 1))) { _, r in
+        concatColumns(y.data + r.lowerBound * total, sources.map { ($0.0 + r.lowerBound * $0.1, $0.1) }, rows: r.count)
+    }
     let tape = Tape.current.flatMap { t in parts.contains(where: \.requiresGrad) ? t : nil }
     y.recordBackward(on: tape) { dy in
         var offset = 0
@@ -45,7 +48,11 @@ public func gatherRows(_ x: Tensor, _ index: [Int32]) -> Tensor {
     let inner = x.shape.dropFirst().reduce(1, *)
     let y = Tensor(shape: [index.count] + x.shape.dropFirst())
     if index.isEmpty { return y }
-    index.withUnsafeBufferPointer { gatherRowsOf(y.data, x.data, index: $0.baseAddress!, count: index.count, n: inner) }
+    index.withUnsafeBufferPointer { ip in
+        parallelFor(index.count, grain: Swift.max(1, 32_768 / Swift.max(inner, 1))) { _, r in
+            gatherRowsOf(y.data + r.lowerBound * inner, x.data, index: ip.baseAddress! + r.lowerBound, count: r.count, n: inner)
+        }
+    }
     y.recordBackward(on: Tape.needsGrad(x)) { dy in
         index.withUnsafeBufferPointer { scatterAddRows(x.ensureGrad(), ids: $0.baseAddress!, dy, count: index.count, dim: inner) }
     }
