@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
         valueName: "surface=rate")) var negativeSampling: [NegativeSampling] = []
     @Option(help: "Threads for Braid's loops and OpenBLAS.") var threads = 2
     @Option(help: "Seed of initialisation and shuffling.") var seed: UInt64 = 0
-    @Option(help: "Early stopping: epochs without improvement of the validation log loss before stopping (0: off).") var patience = 1
+    @Option(help: "Early stopping: epochs without improvement of the validation log loss before stopping; the best epoch's weights are kept (0: off, the last epoch's are).") var patience = 1
     @Option(name: .customLong("checkpoint-every"), help: "Steps between resumable checkpoints (0: epoch ends only).") var checkpointEvery = 200
     @Option(help: "Calibration mode, overriding model.calibration_mode: surface or global.") var calibration: String?
     @Flag(help: "Train one model per surface on that surface's rows only (the baseline).") var separate = false

@@ -31,15 +31,20 @@ struct ShuffleGenerator {
 /// `batchSize` rows (the last one smaller), each batch stably sorted by surface so that every
 /// surface's rows are contiguous (the model runs each surface's tower on one slice).
 ///
-/// The permutation is a Fisher-Yates shuffle driven by SplitMix64 seeded with
-/// `seed ^ (0x9E3779B97F4A7C15 * (epoch + 1))`, so it depends only on (seed, epoch, N) and
-/// differs between epochs. Within a batch, rows of one surface keep their shuffled order.
+/// The permutation is a Fisher-Yates shuffle driven by SplitMix64 whose seed is the first
+/// SplitMix64 output of `seed ^ (0x9E3779B97F4A7C15 * (epoch + 1))`, so it depends only on
+/// (seed, epoch, N) and the epochs' permutations are independent. (Seeding with that value
+/// itself, as before 2026-11-27, made epoch e + 1's random stream epoch e's shifted by one
+/// draw: consecutive epochs put about a quarter of each batch's rows together again, and
+/// the models generalised worse than the reference trainer's.) Within a batch, rows of one
+/// surface keep their shuffled order.
 public func shuffledBatches(surface: [Int32], batchSize: Int, seed: UInt64, epoch: Int) -> [[Int]] {
     precondition(batchSize >= 1, "batchSize must be >= 1, got \(batchSize)")
     precondition(surface.allSatisfy { $0 >= 0 }, "surface indices must be >= 0")
     let n = surface.count
     var order = Array(0..<n)
-    var generator = ShuffleGenerator(seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(epoch) &+ 1)))
+    var mixer = ShuffleGenerator(seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(epoch) &+ 1)))
+    var generator = ShuffleGenerator(seed: mixer.next())
     if n > 1 {
         for i in stride(from: n - 1, to: 0, by: -1) {
             let j = Int(generator.next(below: UInt64(i + 1)))

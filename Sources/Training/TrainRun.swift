@@ -89,7 +89,8 @@ public struct TrainRun {
             .object([("epoch", .integer(e.epoch)), ("train_loss", .number(e.trainLoss)),
                      ("valid_logloss", .number(e.validLogloss)), ("rows_per_s", .number(e.rowsPerSecond))])
         })
-        return (modelDir, .object([("best_epoch", .integer(result.bestEpoch)), ("history", history), ("valid_calibrated", report.json)]), result.history)
+        return (modelDir, .object([("best_epoch", .integer(result.bestEpoch)), ("model_epoch", .integer(result.modelEpoch)),
+                                  ("history", history), ("valid_calibrated", report.json)]), result.history)
     }
 
     private func reportSkipped(_ rows: EncodedRows, file: URL) {

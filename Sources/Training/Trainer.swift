@@ -41,7 +41,8 @@ public struct TrainingOptions: Sendable {
     public var seed: UInt64 = 0
     public var threads = 2
     /// Early stopping: stop after this many epochs without a lower validation log loss
-    /// (the best epoch's weights are kept). 0 turns early stopping off.
+    /// and keep the best epoch's weights. 0 turns early stopping off: every epoch runs
+    /// and the last epoch's weights are kept (as the reference trainer does).
     public var patience = 1
     /// Write a resumable checkpoint every N steps (and at every epoch end); 0: epoch ends only.
     public var checkpointEvery = 200
@@ -63,14 +64,18 @@ public struct EpochSummary: Sendable {
     public var report: MetricsReport
 }
 
-/// The result of a training run: the model (best epoch's weights), its config with
-/// dense stats and the fitted calibration, and the per-epoch history.
+/// The result of a training run: the model (with early stopping the best epoch's
+/// weights, without it the last epoch's), its config with dense stats and the fitted
+/// calibration, and the per-epoch history.
 public struct TrainingResult {
     public var model: BraidModel
     public var config: ModelConfig
     public var history: [EpochSummary]
+    /// The epoch with the lowest validation log loss.
     public var bestEpoch: Int
-    /// Validation logits of the best model (for calibration and reports).
+    /// The epoch whose weights `model` holds.
+    public var modelEpoch: Int
+    /// Validation logits of `model` (for calibration and reports).
     public var validLogits: RowLogits
 }
 
@@ -182,13 +187,16 @@ public final class Trainer {
             state.batch = 0
             try saveCheckpoint(state, store: store, optimizer: optimizer)
         }
-        // the best epoch's weights
-        if state.bestEpoch > 0 && state.bestEpoch != state.history.last?.epoch {
+        // with early stopping, the best epoch's weights; without, the last epoch's
+        var modelEpoch = state.history.last?.epoch ?? 0
+        if options.patience > 0 && state.bestEpoch > 0 && state.bestEpoch != modelEpoch {
             let best = try readModelDirectory(at: bestDirectory(epoch: state.bestEpoch))
             try store.load(from: best.weights, layout: parameterLayout(config))
+            modelEpoch = state.bestEpoch
         }
         let logits = predictLogits(model, rows: valid)
-        return TrainingResult(model: model, config: config, history: state.history, bestEpoch: state.bestEpoch, validLogits: logits)
+        return TrainingResult(model: model, config: config, history: state.history, bestEpoch: state.bestEpoch,
+                              modelEpoch: modelEpoch, validLogits: logits)
     }
 
     /// The training rows (all, or `options.negativeKeepRate`'s sample), logged when sampled.

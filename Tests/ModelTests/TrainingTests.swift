@@ -77,6 +77,30 @@ import Training
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("model").path))
     }
 
+    /// Early stopping keeps the best epoch's weights; `patience 0` (off) keeps the last
+    /// epoch's, as the reference trainer does. The learning rate is high enough that the
+    /// fixture's validation log loss is lowest before the last epoch.
+    @Test func patienceZeroKeepsTheLastEpochEarlyStoppingTheBest() throws {
+        let base = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: base) }
+        var epochs: [Int: (best: Int, model: Int)] = [:], weights: [Int: [Float]] = [:]
+        for patience in [0, 5] {
+            let out = base.appendingPathComponent("patience-\(patience)")
+            var job = Self.job(out)
+            job.options.patience = patience
+            job.options.learningRate = 0.5
+            let trained = try job.run()
+            let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("metrics.json"))) as? [String: Any])
+            epochs[patience] = (try #require(metrics["best_epoch"] as? Int), try #require(metrics["model_epoch"] as? Int))
+            weights[patience] = try BraidModel.load(directory: trained[0].directory).parameters.tensor(named: "deep.0.weight")!.values
+        }
+        let off = try #require(epochs[0]), on = try #require(epochs[5])
+        try #require(off.best != 3, "the fixture run must be best before its last epoch for this test to tell the two apart; best \(off.best)")
+        #expect(off.model == 3)
+        #expect(on.best == off.best && on.model == on.best)
+        #expect(weights[0] != weights[5])
+    }
+
     @Test func runWritesCalibratedModelAndMetrics() throws {
         let out = Self.temporaryDirectory().appendingPathComponent("run")
         defer { try? FileManager.default.removeItem(at: out.deletingLastPathComponent()) }
