@@ -5,6 +5,7 @@ import Kernels
 import Metrics
 import Model
 import Optim
+import Random
 import Schema
 import Tensors
 
@@ -69,15 +70,8 @@ struct BenchTrainCommand: ParsableCommand {
         guard nBatches >= 1 else { throw ValidationError("\(data) has \(rows.count) rows: fewer than one batch of \(batchSize)") }
         // seeded Fisher-Yates permutation (SplitMix64), surfaces mixed as in the reference's bench
         var order = Array(0..<rows.count)
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {
-            state = state &+ 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(next() % UInt64(i + 1))) }
+        var generator = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
         let used = min(nBatches, warmup + steps)
         let batches = (0..<used).map { b in rows.batch(rows: Array(order[b * batchSize ..< (b + 1) * batchSize])) }
 
