@@ -2,8 +2,8 @@ import ArgumentParser
 import Data
 import Foundation
 import Inference
+import JSON
 import Kernels
-import Metrics
 import Model
 import Schema
 

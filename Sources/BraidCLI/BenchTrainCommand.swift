@@ -1,8 +1,8 @@
 import ArgumentParser
 import Data
 import Foundation
+import JSON
 import Kernels
-import Metrics
 import Model
 import Optim
 import Random

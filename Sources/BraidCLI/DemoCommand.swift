@@ -1,6 +1,7 @@
 import ArgumentParser
 import Data
 import Foundation
+import JSON
 import Kernels
 import Metrics
 import Model

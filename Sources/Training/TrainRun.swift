@@ -1,6 +1,7 @@
 import Checkpoint
 import Data
 import Foundation
+import JSON
 import Metrics
 import Model
 import Schema
