@@ -90,20 +90,18 @@ struct BenchTrainCommand: ParsableCommand {
             lastLoss = loss[0]
             if i >= warmup { times.append(Double(t1 - t0) / 1e9) }
         }
-        let sorted = times.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let medianStep = median(times)
         let total = times.reduce(0, +)
-        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"
         let json: JSONValue = .object([
             ("bench", .string("train")), ("fusion", .string(cfg.model.sequence?.fusion.rawValue ?? "none")),
             ("max_length", .integer(cfg.schema.sequence?.maxLength ?? 0)),
             ("threads", .integer(threads)), ("batch_size", .integer(batchSize)), ("steps", .integer(steps)),
             ("dense_params", .integer(model.parameters.denseCount)),
-            ("ex_per_s_median_step", .number((Double(batchSize) / median * 10).rounded() / 10)),
+            ("ex_per_s_median_step", .number((Double(batchSize) / medianStep * 10).rounded() / 10)),
             ("ex_per_s_mean", .number((Double(steps * batchSize) / total * 10).rounded() / 10)),
             ("last_loss", .number(Double(lastLoss))),
             ("peak_rss_mb", .number(peakRSSMegabytes())),
-            ("openblas_coretype", .string(coretype)),
+            ("openblas_coretype", .string(openBLASCoretype ?? "(unset)")),
         ])
         print(json.serialized())
     }
