@@ -23,41 +23,47 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["Kernels"]),
         // Layers: Linear, MLP, LayerNorm, attention, Transformer blocks, cross layers.
         .target(name: "NN", dependencies: ["Tensors"]),
+        // Seeded generators (SplitMix64, xoshiro256**): shuffles, sampling, initial weights, generated data.
+        .target(name: "Random"),
+        // JSON values with ordered keys and their writer; serde_json's string escapes.
+        .target(name: "JSON"),
         // model.json: schema (SPEC 1.1) and model config (SPEC 2.8), validation.
         .target(name: "Schema"),
         // SPEC 1.2-1.4: hashing, CSV reader with exact errors, encoding, batches, binary cache.
-        .target(name: "Data", dependencies: ["Schema"]),
+        .target(name: "Data", dependencies: ["Schema", "Random"]),
         // `braid generate`: synthetic multi-surface data with ground truth.
-        .target(name: "Synthetic", dependencies: ["Schema"]),
+        .target(name: "Synthetic", dependencies: ["Schema", "Random", "JSON"]),
         // safetensors (SPEC 3) and write-once model directories.
-        .target(name: "Checkpoint", dependencies: ["Schema"]),
+        .target(name: "Checkpoint", dependencies: ["Schema", "JSON"]),
         // SPEC 4 metrics and SPEC 2.7 Platt calibration, float64, pure.
-        .target(name: "Metrics"),
+        .target(name: "Metrics", dependencies: ["JSON"]),
         // Adam (dense block) and sparse Adagrad (embedding rows), routed by parameter name.
         .target(name: "Optim", dependencies: ["NN"]),
         // The unified model of SPEC 2 composed of named parts.
-        .target(name: "Model", dependencies: ["NN", "Data", "Schema", "Checkpoint"]),
+        .target(name: "Model", dependencies: ["NN", "Data", "Schema", "Checkpoint", "Random"]),
         // Train / eval / calibrate / predict loops and reports.
-        .target(name: "Training", dependencies: ["Model", "Optim", "Metrics", "Data", "Checkpoint"]),
+        .target(name: "Training", dependencies: ["Model", "Optim", "Metrics", "Data", "Checkpoint", "JSON"]),
         // SPEC 5 request encoding and the tape-free scoring engine with request-level broadcasting.
         .target(name: "Inference", dependencies: ["Model", "Metrics"]),
         // Hummingbird app: routes, micro-batching, metrics, model lifecycle (SPEC 5).
         // swift-metrics (via Hummingbird) also has a module named Metrics: aliased away.
         .target(name: "Serving", dependencies: [
-            "Inference", "Model",
+            "Inference", "Model", "JSON",
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
         ]),
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
-            "Training", "Synthetic", "Inference", "Serving",
+            "Training", "Synthetic", "Inference", "Serving", "Random", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "braid", dependencies: ["BraidCLI"]),
 
-        .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoint"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoint", "Random"], path: "Tests/TestSupport"),
+        .testTarget(name: "RandomTests", dependencies: ["Random"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "Random"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "NN", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Synthetic", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Synthetic", "Random", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Optim", "Training", "TestSupport"]),

@@ -91,9 +91,7 @@ struct BenchDataCommand: ParsableCommand {
         let report = Report(data: csv.path, bytes: bytes, rows: cache.count, batchSize: batchSize, threads: threads,
                             repeats: repeats, cacheBytes: cacheBytes, stages: stages)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
             return
         }
         print("\(report.data): \(report.rows) rows, \(bytes / 1_000_000) MB CSV, \(cacheBytes / 1_000_000) MB cache; "

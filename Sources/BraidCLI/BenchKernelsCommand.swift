@@ -63,12 +63,10 @@ struct BenchKernelsCommand: ParsableCommand {
         }
         Threads.set(1)
         let report = Report(threadsOption: threads, repeats: repeats, warmup: warmup,
-                            openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+                            openblasCoretype: openBLASCoretype,
                             sgemm: gemmRows, memory: memoryRows)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            try printJSON(report)
         } else {
             printTable(report)
         }
@@ -97,11 +95,6 @@ struct BenchKernelsCommand: ParsableCommand {
             tb.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(inner))
         }
         return (median(ta), median(tb))
-    }
-
-    func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     func benchGemm(n: Int, threads: Int) -> GemmRow {

@@ -2,8 +2,8 @@ import ArgumentParser
 import Data
 import Foundation
 import Inference
+import JSON
 import Kernels
-import Metrics
 import Model
 import Schema
 
@@ -141,9 +141,8 @@ struct BenchScoreCommand: ParsableCommand {
         var shapes: [(String, Int, Int)] = candidateCounts!.map { ("1 user x \($0)", 1, $0) }
         if batchUsers > 0 { shapes.append(("\(batchUsers) users x \(batchCandidates)", batchUsers, batchCandidates)) }
         let stderr = FileHandle.standardError
-        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"
         let banner = "bench score: \(rows.count) rows from \(data); users from \(schema.surfaces[Int(surfaceIndex)]); "
-            + "threads \(threads); OPENBLAS_CORETYPE=\(coretype)\n"
+            + "threads \(threads); OPENBLAS_CORETYPE=\(openBLASCoretype ?? "(unset)")\n"
         stderr.write(Foundation.Data(banner.utf8))
         var results: [Row] = []
         for (name, model) in models {

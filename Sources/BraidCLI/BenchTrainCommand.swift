@@ -1,10 +1,11 @@
 import ArgumentParser
 import Data
 import Foundation
+import JSON
 import Kernels
-import Metrics
 import Model
 import Optim
+import Random
 import Schema
 import Tensors
 
@@ -69,15 +70,8 @@ struct BenchTrainCommand: ParsableCommand {
         guard nBatches >= 1 else { throw ValidationError("\(data) has \(rows.count) rows: fewer than one batch of \(batchSize)") }
         // seeded Fisher-Yates permutation (SplitMix64), surfaces mixed as in the reference's bench
         var order = Array(0..<rows.count)
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        func next() -> UInt64 {
-            state = state &+ 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(next() % UInt64(i + 1))) }
+        var generator = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
         let used = min(nBatches, warmup + steps)
         let batches = (0..<used).map { b in rows.batch(rows: Array(order[b * batchSize ..< (b + 1) * batchSize])) }
 
@@ -96,20 +90,18 @@ struct BenchTrainCommand: ParsableCommand {
             lastLoss = loss[0]
             if i >= warmup { times.append(Double(t1 - t0) / 1e9) }
         }
-        let sorted = times.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let medianStep = median(times)
         let total = times.reduce(0, +)
-        let coretype = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"
         let json: JSONValue = .object([
             ("bench", .string("train")), ("fusion", .string(cfg.model.sequence?.fusion.rawValue ?? "none")),
             ("max_length", .integer(cfg.schema.sequence?.maxLength ?? 0)),
             ("threads", .integer(threads)), ("batch_size", .integer(batchSize)), ("steps", .integer(steps)),
             ("dense_params", .integer(model.parameters.denseCount)),
-            ("ex_per_s_median_step", .number((Double(batchSize) / median * 10).rounded() / 10)),
+            ("ex_per_s_median_step", .number((Double(batchSize) / medianStep * 10).rounded() / 10)),
             ("ex_per_s_mean", .number((Double(steps * batchSize) / total * 10).rounded() / 10)),
             ("last_loss", .number(Double(lastLoss))),
             ("peak_rss_mb", .number(peakRSSMegabytes())),
-            ("openblas_coretype", .string(coretype)),
+            ("openblas_coretype", .string(openBLASCoretype ?? "(unset)")),
         ])
         print(json.serialized())
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Data
 import Foundation
+import JSON
 import Kernels
 import Metrics
 import Model
@@ -24,18 +25,17 @@ struct DemoCommand: ParsableCommand {
                exactly as the unified model;
             6. writes OUT/report.html (loss curves, AUC per surface, reliability diagrams;
                open it in any browser, no network needed) and OUT/summary.json.
+
+            Unlike braid train's, the demo's defaults are --lr-schedule cosine and \
+            --negative-sampling home_feed=0.5 (it thins home_feed, the biggest surface, as ads \
+            pipelines do; home_feed=1 keeps every row).
             """)
 
     @Option(help: ArgumentHelp("Output folder (must not hold a previous demo's runs).", valueName: "dir")) var out = "braid-demo"
     @Option(help: "Rows of synthetic data (train/valid/test 70/15/15); default: braid generate's.") var rows = SyntheticConfiguration().rows
     @Option(help: "Training epochs (early stopping may end sooner).") var epochs = 4
     @Option(name: .customLong("batch-size"), help: "Examples per step (small batches learn this data set faster per epoch).") var batchSize = 128
-    @Option(name: .customLong("lr-schedule"), help: ArgumentHelp("Adam learning rate over the run (see braid train --help).",
-                                                               valueName: "constant|cosine")) var lrSchedule = LearningRateSchedule.cosine
-    @Option(name: .customLong("negative-sampling"), parsing: .singleValue, help: ArgumentHelp(
-        "Keep this share of a surface's training rows without a positive label (repeatable; see braid train --help). "
-            + "The default thins home_feed, the biggest surface, as ads pipelines do; surface=1 keeps every row.",
-        valueName: "surface=rate")) var negativeSampling = [NegativeSampling(argument: "home_feed=0.5")!]
+    @OptionGroup var schedule: ScheduleAndSamplingOptions
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Seed of the data and of training.") var seed: UInt64 = 0
     @Flag(help: "No progress lines.") var quiet = false
@@ -59,8 +59,7 @@ struct DemoCommand: ParsableCommand {
         let test = dataDir.appendingPathComponent("test.csv")
         var options = TrainingOptions()
         options.epochs = epochs; options.batchSize = batchSize; options.threads = threads; options.seed = seed
-        options.learningRateSchedule = lrSchedule
-        options.negativeKeepRate = NegativeSampling.rates(negativeSampling)
+        schedule.apply(to: &options, defaultSchedule: .cosine, defaultSampling: [NegativeSampling(argument: "home_feed=0.5")!])
         options.progress = !quiet
         log("== 2/6 training the unified model")
         let unifiedRun = try TrainRun(config: configURL, trainFile: train, validFile: valid, out: runs.appendingPathComponent("unified"), options: options).run()

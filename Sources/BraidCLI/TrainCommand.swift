@@ -16,6 +16,9 @@ struct TrainCommand: ParsableCommand {
             RUN/checkpoints/; after a kill, the same command with --resume continues and \
             reaches the same result as an uninterrupted run.
 
+            Defaults as the reference's: a constant learning rate (--lr-schedule constant) and \
+            every training row (no --negative-sampling).
+
             Example: braid train --config data/model.json --train data/train.csv \
             --valid data/valid.csv --out runs/unified
             """)
@@ -28,13 +31,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Examples per step.") var batchSize = 512
     @Option(help: "Adam learning rate (dense parameters).") var lr: Float = 1e-3
     @Option(name: .customLong("emb-lr"), help: "Sparse Adagrad learning rate (embedding tables).") var embLr: Float = 0.02
-    @Option(name: .customLong("lr-schedule"), help: ArgumentHelp(
-        "Adam learning rate over the run: constant (the reference's) or cosine (decays to 0 by the last step).",
-        valueName: "constant|cosine")) var lrSchedule = LearningRateSchedule.constant
-    @Option(name: .customLong("negative-sampling"), parsing: .singleValue, help: ArgumentHelp(
-        "Keep only this share of SURFACE's training rows without a positive label (repeatable); "
-            + "per-surface calibration removes the shift it gives the logits.",
-        valueName: "surface=rate")) var negativeSampling: [NegativeSampling] = []
+    @OptionGroup var schedule: ScheduleAndSamplingOptions
     @Option(help: "Threads for Braid's loops and OpenBLAS.") var threads = 2
     @Option(help: "Seed of initialisation and shuffling.") var seed: UInt64 = 0
     @Option(help: "Early stopping: epochs without improvement of the validation log loss before stopping; the best epoch's weights are kept (0: off, the last epoch's are).") var patience = 1
@@ -58,8 +55,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         var options = TrainingOptions()
         options.epochs = epochs; options.batchSize = batchSize; options.learningRate = lr
-        options.learningRateSchedule = lrSchedule
-        options.negativeKeepRate = NegativeSampling.rates(negativeSampling)
+        schedule.apply(to: &options, defaultSchedule: .constant, defaultSampling: [])
         options.embeddingLearningRate = embLr; options.threads = threads; options.seed = seed
         options.patience = patience; options.checkpointEvery = checkpointEvery
         options.calibrationMode = calibration; options.progress = !quiet
@@ -67,28 +63,6 @@ struct TrainCommand: ParsableCommand {
                            validFile: URL(fileURLWithPath: valid), out: URL(fileURLWithPath: out), options: options)
         job.separate = separate; job.resume = resume; job.skipBadRows = skipBadRows
         try runReportingErrors { try job.run() }
-    }
-}
-
-extension LearningRateSchedule: ExpressibleByArgument {}
-
-/// `--negative-sampling SURFACE=RATE`: keep RATE (in (0, 1]) of SURFACE's all-negative
-/// training rows (`TrainingOptions.negativeKeepRate`).
-struct NegativeSampling: ExpressibleByArgument {
-    var surface: String
-    var rate: Double
-
-    init?(argument: String) {
-        let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
-        guard parts.count == 2, !parts[0].isEmpty, let rate = Double(parts[1]), rate > 0, rate <= 1 else { return nil }
-        surface = parts[0]
-        self.rate = rate
-    }
-
-    var defaultValueDescription: String { "\(surface)=\(rate)" }
-
-    static func rates(_ list: [NegativeSampling]) -> [String: Double] {
-        Dictionary(list.map { ($0.surface, $0.rate) }, uniquingKeysWith: { $1 })
     }
 }
 

@@ -10,6 +10,7 @@
 // data out contiguously in that order and lists the header in that order too, so
 // reading a file the Rust library wrote and writing it again gives the same bytes.
 import Foundation
+import JSON
 
 /// A problem reading or writing a checkpoint: a safetensors file or a model directory.
 /// `message` says what was expected, what was found, where, and how to fix it.
@@ -382,23 +383,20 @@ public func encodeSafeTensors(_ tensors: [SafeTensorSource], metadata: [String: 
     let ordered = tensors.sorted { left, right in
         left.dtype.size != right.dtype.size ? left.dtype.size > right.dtype.size : left.name < right.name
     }
-    var header = "{"
+    var header: [(key: String, value: JSONValue)] = []
     if !metadata.isEmpty {
-        header += jsonString("__metadata__") + ":{"
-        header += metadata.keys.sorted().map { jsonString($0) + ":" + jsonString(metadata[$0]!) }.joined(separator: ",")
-        header += "}"
+        header.append(("__metadata__", .object(metadata.keys.sorted().map { ($0, .string(metadata[$0]!)) })))
     }
     var offset = 0
     for tensor in ordered {
         let byteCount = tensor.count * tensor.dtype.size
-        if header.count > 1 { header += "," }
-        header += jsonString(tensor.name) + ":{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":["
-            + tensor.shape.map(String.init).joined(separator: ",")
-            + "],\"data_offsets\":[\(offset),\(offset + byteCount)]}"
+        header.append((tensor.name, .object([
+            ("dtype", .string(tensor.dtype.rawValue)), ("shape", .array(tensor.shape.map { .integer($0) })),
+            ("data_offsets", .array([.integer(offset), .integer(offset + byteCount)])),
+        ])))
         offset += byteCount
     }
-    header += "}"
-    var headerBytes = Array(header.utf8)
+    var headerBytes = Array(JSONValue.object(header).serialized().utf8)
     headerBytes += [UInt8](repeating: UInt8(ascii: " "), count: (8 - headerBytes.count % 8) % 8)
 
     var output = Data(count: 8 + headerBytes.count + offset)
@@ -414,26 +412,4 @@ public func encodeSafeTensors(_ tensors: [SafeTensorSource], metadata: [String: 
         }
     }
     return output
-}
-
-/// A JSON string literal as serde_json writes it: `"` and `\` escaped, the usual short
-/// escapes for control characters, \u00XX for the others, everything else verbatim UTF-8.
-func jsonString(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case "\u{08}": result += "\\b"
-        case "\u{0C}": result += "\\f"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
 }

@@ -1,30 +1,4 @@
-/// SplitMix64 (Steele, Lea and Flood 2014): a 64-bit state advanced by the golden-ratio
-/// constant and finalised by two xor-shift-multiply rounds. Deterministic for a seed on every
-/// platform; used here instead of `shuffle(using:)`, whose algorithm the standard library
-/// does not promise to keep.
-struct ShuffleGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `0 ..< bound` (Lemire's multiply-shift with rejection, no modulo bias).
-    mutating func next(below bound: UInt64) -> UInt64 {
-        var product = next().multipliedFullWidth(by: bound)
-        if product.low < bound {
-            let threshold = (0 &- bound) % bound
-            while product.low < threshold { product = next().multipliedFullWidth(by: bound) }
-        }
-        return product.high
-    }
-}
+import Random
 
 /// An epoch's training plan over N rows whose surfaces are `surface` [N] (indices into
 /// `schema.surfaces`): a seeded permutation of `0 ..< N`, cut in order into batches of
@@ -43,8 +17,8 @@ public func shuffledBatches(surface: [Int32], batchSize: Int, seed: UInt64, epoc
     precondition(surface.allSatisfy { $0 >= 0 }, "surface indices must be >= 0")
     let n = surface.count
     var order = Array(0..<n)
-    var mixer = ShuffleGenerator(seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(epoch) &+ 1)))
-    var generator = ShuffleGenerator(seed: mixer.next())
+    var mixer = SplitMix64(seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(epoch) &+ 1)))
+    var generator = SplitMix64(seed: mixer.next())
     if n > 1 {
         for i in stride(from: n - 1, to: 0, by: -1) {
             let j = Int(generator.next(below: UInt64(i + 1)))
@@ -78,7 +52,7 @@ public func shuffledBatches(surface: [Int32], batchSize: Int, seed: UInt64, epoc
 /// `0 ..< N` to train on, in order. A row of surface s with no positive label (every
 /// task 0 or missing in `labels` [N, T]) is kept with probability `keepRate[s]`; rows
 /// with a positive label, and rows of surfaces not in `keepRate` (or at rate 1), are
-/// always kept. The draw for row n is the first SplitMix64 output seeded with
+/// always kept. The draw for row n is `uniform()` of a SplitMix64 seeded with
 /// `seed ^ (0xD1B54A32D192ED03 * (n + 1))`: the same rows for a seed, whatever the
 /// epoch, thread count or resume point.
 ///
@@ -96,8 +70,8 @@ public func negativeSampledRows(surface: [Int32], labels: [Float], taskCount T: 
         var positive = false
         for t in 0..<T where labels[n * T + t] == 1 { positive = true }
         if positive { kept.append(n); continue }
-        var generator = ShuffleGenerator(seed: seed ^ (0xD1B5_4A32_D192_ED03 &* UInt64(n + 1)))
-        if Double(generator.next() >> 11) * 0x1p-53 < rate { kept.append(n) }
+        var generator = SplitMix64(seed: seed ^ (0xD1B5_4A32_D192_ED03 &* UInt64(n + 1)))
+        if generator.uniform() < rate { kept.append(n) }
     }
     return kept
 }

@@ -1,6 +1,7 @@
 // The SPEC 6 metric object M and the `eval --json` report built from it, as `metrics` and
 // `report` in braid_ref.py.
 import Foundation
+import JSON
 
 /// The SPEC 4 metrics of one group of (probability, label) pairs, M of SPEC 6:
 /// row count, AUC, log loss, normalized entropy, calibration ratio, ECE (20 bins), and the

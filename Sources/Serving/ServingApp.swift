@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Hummingbird
 import Inference
+import JSON
 import Schema
 
 /// The Hummingbird application of `braid serve` (SPEC 5):
@@ -32,7 +33,7 @@ public enum ServingApp {
         }
         router.get("/v1/models") { _, _ in
             let versions = state.versions.sorted { $0.key < $1.key }
-            let members = versions.map { "\(JSONText.string($0.key)): \(JSONText.string($0.value))" }
+            let members = versions.map { "\(jsonString($0.key)): \(jsonString($0.value))" }
             return response(Reply(status: 200, body: #"{"models": {"# + members.joined(separator: ", ") + "}}"))
         }
         router.post("/v1/score") { request, _ in
@@ -61,7 +62,7 @@ public enum ServingApp {
                         throw ServingError(400, #"body: expected {"surface": "<surface>", "model": "<model directory>"}"#)
                     }
                     let version = try await state.reload(surface: surface, path: path)
-                    return #"{"surface": \#(JSONText.string(surface)), "version": \#(JSONText.string(version))}"#
+                    return #"{"surface": \#(jsonString(surface)), "version": \#(jsonString(version))}"#
                 }
             }
             router.post("/admin/rollback") { request, _ in
@@ -70,7 +71,7 @@ public enum ServingApp {
                         throw ServingError(400, #"body: expected {"surface": "<surface>"}"#)
                     }
                     let version = try state.rollback(surface: surface)
-                    return #"{"surface": \#(JSONText.string(surface)), "version": \#(JSONText.string(version))}"#
+                    return #"{"surface": \#(jsonString(surface)), "version": \#(jsonString(version))}"#
                 }
             }
         }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Inference
+import JSON
 import Schema
 
 /// What the HTTP routes answer: a status and a JSON (or text) body.
@@ -11,7 +12,7 @@ public struct Reply: Sendable {
 
     static func json(_ status: Int, _ body: String) -> Reply { Reply(status: status, body: body) }
     static func error(_ status: Int, _ message: String) -> Reply {
-        Reply(status: status, body: #"{"error": {"message": \#(JSONText.string(message))}}"#)
+        Reply(status: status, body: #"{"error": {"message": \#(jsonString(message))}}"#)
     }
 }
 
@@ -103,8 +104,8 @@ public final class ServingState: @unchecked Sendable {
     }
 
     static func scoresJSON(_ scored: PartScores, surface: String, version: String) -> String {
-        var out = #"{"model": {"surface": \#(JSONText.string(surface)), "version": \#(JSONText.string(version))}, "scores": ["#
-        let K = scored.tasks.count, keys = scored.tasks.map { JSONText.string($0) + ": " }
+        var out = #"{"model": {"surface": \#(jsonString(surface)), "version": \#(jsonString(version))}, "scores": ["#
+        let K = scored.tasks.count, keys = scored.tasks.map { jsonString($0) + ": " }
         var n = 0
         for (r, count) in scored.counts.enumerated() {
             if r > 0 { out += ", " }
@@ -114,7 +115,7 @@ public final class ServingState: @unchecked Sendable {
                 out += "{"
                 for k in 0..<K {
                     if k > 0 { out += ", " }
-                    out += keys[k] + JSONText.number(scored.probabilities[n * K + k])
+                    out += keys[k] + jsonNumber(scored.probabilities[n * K + k])
                 }
                 out += "}"
                 n += 1
@@ -193,31 +194,4 @@ func offload<T>(_ body: @escaping () throws -> T) async throws -> T {
             continuation.resume(with: Result { try body() })
         }
     }
-}
-
-/// JSON text of strings and numbers.
-enum JSONText {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    /// Shortest round-trip decimal; NaN and infinities (never produced by calibrated scores) as null.
-    static func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
 }

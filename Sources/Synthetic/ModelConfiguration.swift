@@ -1,59 +1,35 @@
-/// A JSON value that keeps the order of object keys, rendered with two-space
-/// indentation and arrays of scalars on one line (the layout of SPEC 2.8).
-enum OrderedJSON {
-    case object([(String, OrderedJSON)])
-    case array([OrderedJSON])
-    case string(String)
-    case integer(Int)
-    case number(Double)
+import JSON
 
-    func rendered(indent: Int = 0) -> String {
+extension JSONValue {
+    /// The text of the model.json `braid generate` writes (the layout of SPEC 2.8's examples):
+    /// two-space indentation, arrays of scalars on one line, objects without nested objects on
+    /// one line when that fits in 120 columns, scalars as `serialized()` writes them.
+    func modelJSONText(indent: Int = 0) -> String {
         let inner = String(repeating: "  ", count: indent + 1)
         let outer = String(repeating: "  ", count: indent)
         switch self {
-        case .string(let text): return Self.quoted(text)
-        case .integer(let value): return String(value)
-        case .number(let value): return value == value.rounded() && abs(value) < 1e15 ? "\(Int(value)).0" : "\(value)"
         case .array(let elements):
             if elements.allSatisfy({ if case .object = $0 { return false } else { return true } })
                 && elements.allSatisfy({ if case .array = $0 { return false } else { return true } }) {
-                return "[" + elements.map { $0.rendered() }.joined(separator: ", ") + "]"
+                return "[" + elements.map { $0.modelJSONText() }.joined(separator: ", ") + "]"
             }
-            return "[\n" + elements.map { inner + $0.rendered(indent: indent + 1) }.joined(separator: ",\n")
+            return "[\n" + elements.map { inner + $0.modelJSONText(indent: indent + 1) }.joined(separator: ",\n")
                 + "\n" + outer + "]"
         case .object(let members):
             if members.isEmpty { return "{}" }
             let isFlat = members.allSatisfy { member in
-                switch member.1 {
+                switch member.value {
                 case .object: return false
                 case .array(let elements): return elements.allSatisfy { if case .object = $0 { false } else { true } }
                 default: return true
                 }
             }
-            let oneLine = "{" + members.map { Self.quoted($0.0) + ": " + $0.1.rendered() }.joined(separator: ", ") + "}"
+            let oneLine = "{" + members.map { jsonString($0.key) + ": " + $0.value.modelJSONText() }.joined(separator: ", ") + "}"
             if isFlat && oneLine.count + indent * 2 <= 120 { return oneLine }
-            return "{\n" + members.map { inner + Self.quoted($0.0) + ": " + $0.1.rendered(indent: indent + 1) }
+            return "{\n" + members.map { inner + jsonString($0.key) + ": " + $0.value.modelJSONText(indent: indent + 1) }
                 .joined(separator: ",\n") + "\n" + outer + "}"
+        default: return serialized()
         }
-    }
-
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
     }
 }
 
@@ -76,17 +52,17 @@ extension SyntheticGenerator {
     /// docs/PERFORMANCE.md "Fusion modes"), recent_k 8 (the truth's recent window), empty
     /// `dense_stats` and `calibration` (training fits them).
     public func modelConfigurationJSON() -> String {
-        typealias J = OrderedJSON
+        typealias J = JSONValue
         func categorical(_ name: String, _ side: String, _ buckets: Int, table: String? = nil,
                          multi: String? = nil, surfaces: [String]? = nil) -> J {
-            var members: [(String, J)] = [("name", .string(name)), ("side", .string(side)), ("buckets", .integer(buckets))]
+            var members: [(key: String, value: J)] = [("name", .string(name)), ("side", .string(side)), ("buckets", .integer(buckets))]
             if let table { members.append(("table", .string(table))) }
             if let multi { members.append(("multi", .string(multi))) }
             if let surfaces { members.append(("surfaces", .array(surfaces.map { .string($0) }))) }
             return .object(members)
         }
         func dense(_ name: String, _ side: String, _ transform: String, surfaces: [String]? = nil) -> J {
-            var members: [(String, J)] = [("name", .string(name)), ("side", .string(side)), ("transform", .string(transform))]
+            var members: [(key: String, value: J)] = [("name", .string(name)), ("side", .string(side)), ("transform", .string(transform))]
             if let surfaces { members.append(("surfaces", .array(surfaces.map { .string($0) }))) }
             return .object(members)
         }
@@ -134,6 +110,6 @@ extension SyntheticGenerator {
             ("dense_stats", .object([])), ("calibration", .object([])),
             ("surfaces_included", .array(surfaces.map { .string($0) })),
         ])
-        return config.rendered() + "\n"
+        return config.modelJSONText() + "\n"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Random
 
 /// `braid generate`: a synthetic multi-surface ad-engagement data set with known
 /// ground truth, deterministic for a seed, built to show why one unified model beats

@@ -1,4 +1,5 @@
 import Foundation
+import Random
 
 /// Users, advertisers and ads of one synthetic data set, drawn once from stream 0 of
 /// the seed (see ``SyntheticGenerator`` for the distributions).

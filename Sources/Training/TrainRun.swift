@@ -1,6 +1,7 @@
 import Checkpoint
 import Data
 import Foundation
+import JSON
 import Metrics
 import Model
 import Schema
@@ -29,6 +30,14 @@ public struct TrainRun {
         public var history: [EpochSummary]
     }
 
+    /// Throws unless `rate`, the share of `surface`'s all-negative training rows that
+    /// negative sampling keeps (`TrainingOptions.negativeKeepRate`), is in (0, 1].
+    public static func checkNegativeKeepRate(_ rate: Double, surface: String) throws {
+        guard rate > 0 && rate <= 1 else {
+            throw ConfigError("negative sampling rate \(rate) for surface \(surface); expected a share of rows in (0, 1]")
+        }
+    }
+
     /// The models written (one, or one per surface).
     @discardableResult
     public func run() throws -> [Trained] {
@@ -38,9 +47,7 @@ public struct TrainRun {
                 throw ConfigError("negative sampling names surface '\(name)', which \(config.path) does not train; expected one of "
                     + base.surfacesIncluded.joined(separator: ", "))
             }
-            guard rate > 0 && rate <= 1 else {
-                throw ConfigError("negative sampling rate \(rate) for surface \(name); expected a share of rows in (0, 1]")
-            }
+            try Self.checkNegativeKeepRate(rate, surface: name)
         }
         let modelRoot = out.appendingPathComponent("model")
         if FileManager.default.fileExists(atPath: modelRoot.path) {

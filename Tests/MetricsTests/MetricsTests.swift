@@ -54,21 +54,9 @@ func metricsOfSigmoidLogitMatchTheReference(caseIndex: Int) throws {
 
 // MARK: - Naive twins on random data with ties
 
-/// SplitMix64, so the random cases are the same every run.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Probabilities on a coarse grid (many ties) and labels drawn from them.
 private func randomScores(count: Int, seed: UInt64, levels: Int) -> (p: [Double], y: [Double]) {
-    var generator = SeededGenerator(state: seed)
+    var generator = TestRandom(seed: seed)
     var p: [Double] = [], y: [Double] = []
     for _ in 0..<count {
         let probability = Double(Int.random(in: 1..<levels, using: &generator)) / Double(levels)
@@ -207,19 +195,6 @@ func auc_and_ece_equal_their_naive_twins(count: Int, seed: UInt64) {
     let metrics = MetricSet(count: 3, auc: 0.75, logloss: 0.5, ne: nil, calibrationRatio: 1e-05, ece: 0.1,
                             oracleAUC: nil, oracleLogloss: nil)
     #expect(metrics.json.serialized() == #"{"count":3,"auc":0.75,"logloss":0.5,"ne":null,"calibration_ratio":1e-05,"ece":0.1,"oracle_auc":null,"oracle_logloss":null}"#)
-}
-
-@Test func jsonWriterFollowsPythonsIndentedLayoutAndRoundTripsDoubles() throws {
-    let value = JSONValue.object([("b", .array([.integer(1), .number(0.1), .null])), ("a", .object([])),
-                                  ("s", .string("q\"\\\n\u{01}é")), ("t", .bool(true)), ("n", .number(.nan))])
-    #expect(value.serialized(indent: 1) == "{\n \"b\": [\n  1,\n  0.1,\n  null\n ],\n \"a\": {},\n \"s\": \"q\\\"\\\\\\n\\u0001é\",\n \"t\": true,\n \"n\": null\n}")
-    var generator = SeededGenerator(state: 9)
-    for _ in 0..<200 {
-        let x = Double(bitPattern: generator.next() >> 2)  // finite, spanning magnitudes
-        let text = JSONValue.number(x).serialized()
-        #expect(Double(text) == x, "\(x) -> \(text)")
-        #expect(try JSONDecoder().decode([Double].self, from: Data("[\(text)]".utf8)) == [x])
-    }
 }
 
 @Test func reportListsEverySurfaceAndTaskInOrderAndPoolsOverall() throws {

@@ -34,7 +34,7 @@ final class ServingTests: XCTestCase {
         let state = ServingState(configuration: ServingConfiguration(models: [dirs.v1.path], maxUniqueUsers: 2,
                                                                      batchWaitMicroseconds: 0))
         try await state.loadStartModels()
-        var rng = SplitMix(seed: 7)
+        var rng = TestRandom(seed: 7)
         let seeds = [scoreBody(users: 1), scoreBody(users: 2, candidates: 1), scoreBody(surface: "search", users: 3),
                      #"{"surface": "home_feed", "requests": []}"#]
         let alphabet = Array(#"{}[]",:0123456789-+.eE"abcnulltruefalse \#\u{0}\u{7f}é"#.utf8)
@@ -231,17 +231,4 @@ final class ServingTests: XCTestCase {
 extension ServingState {
     /// The version name a model directory gets.
     func versionsAfterReload(_ url: URL) -> String { (try? LoadedModel.version(of: url.standardizedFileURL)) ?? "?" }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
 }

@@ -1,33 +1,8 @@
 import Foundation
 import Kernels
 
-// Numeric comparison helpers for tests: seeded random inputs, normwise relative
-// error, central finite differences in Float64.
-
-/// A small seeded generator (SplitMix64) so every test input is reproducible.
-public struct TestRandom {
-    public private(set) var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
-
-    /// `count` floats uniform in `range`.
-    public mutating func floats(_ count: Int, in range: ClosedRange<Float> = -1...1) -> [Float] {
-        (0..<count).map { _ in range.lowerBound + Float(uniform()) * (range.upperBound - range.lowerBound) }
-    }
-
-    /// An integer in 0..<bound.
-    public mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
+// Numeric comparison helpers for tests: normwise relative error, central finite
+// differences in Float64.
 
 /// Normwise relative error max_i |a_i - b_i| / max_i |b_i| (b the reference),
 /// the absolute error when the reference is all zeros, 0 for empty inputs and

@@ -1,25 +1,5 @@
 import Foundation
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state advanced by the golden-ratio
-/// increment 0x9E3779B97F4A7C15 and finalised by two xor-shift-multiply rounds.
-/// Used only to expand one seed into the 256-bit state of ``Xoshiro256StarStar``.
-public struct SplitMix64 {
-    /// The current state; the next output is a function of `state + 0x9E3779B97F4A7C15`.
-    public private(set) var state: UInt64
-
-    /// Starts the sequence at `seed`.
-    public init(seed: UInt64) { state = seed }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// xoshiro256** 1.0 (Blackman and Vigna 2018), the generator behind every random draw
 /// of `braid generate`. The 256-bit state is filled from SplitMix64(seed), so a seed
 /// fixes every output on every platform; the system random source is never used.

@@ -1,10 +1,10 @@
 // A small JSON value whose objects keep their key order, and its writer: reports list
 // surfaces and tasks in schema order and metric keys in SPEC 6 order, which Foundation's
 // dictionary-based encoders do not keep.
-import Foundation
 
-/// A JSON document with ordered object keys. Numbers are `Double` (written so they read
-/// back to the same value; non-finite ones as null) or `Int` (written exactly).
+/// A JSON document with ordered object keys. Numbers are `Double` (written by `jsonNumber`:
+/// they read back to the same value, non-finite ones as null) or `Int` (written exactly);
+/// strings and keys are written by `jsonString`.
 public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
@@ -33,17 +33,15 @@ public enum JSONValue: Equatable, Sendable {
         case .null: output += "null"
         case .bool(let value): output += value ? "true" : "false"
         case .integer(let value): output += String(value)
-        // Swift's description is the shortest text that reads back as the same Double,
-        // and spelled as Python's repr: 0.1, 1.0, 1e-05, 1e+16.
-        case .number(let value): output += value.isFinite ? "\(value)" : "null"
-        case .string(let value): Self.writeString(value, to: &output)
+        case .number(let value): output += jsonNumber(value)
+        case .string(let value): output += jsonString(value)
         case .array(let elements):
             writeContainer(open: "[", close: "]", count: elements.count, to: &output, indent: indent, depth: depth) { index, output in
                 elements[index].write(to: &output, indent: indent, depth: depth + 1)
             }
         case .object(let members):
             writeContainer(open: "{", close: "}", count: members.count, to: &output, indent: indent, depth: depth) { index, output in
-                Self.writeString(members[index].key, to: &output)
+                output += jsonString(members[index].key)
                 output += indent == nil ? ":" : ": "
                 members[index].value.write(to: &output, indent: indent, depth: depth + 1)
             }
@@ -61,24 +59,6 @@ public enum JSONValue: Equatable, Sendable {
         }
         if let indent { output += "\n" + String(repeating: " ", count: indent * depth) }
         output += close
-    }
-
-    private static func writeString(_ text: String, to output: inout String) {
-        output += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        output += "\""
     }
 
     public static func == (left: JSONValue, right: JSONValue) -> Bool {

@@ -1,0 +1,28 @@
+/// A JSON string literal as serde_json (and Python's `json.dumps(..., ensure_ascii=False)`)
+/// writes it: `"` and `\` escaped, \b \f \n \r \t for those control characters, \u00XX for
+/// the other control characters, everything else verbatim.
+public func jsonString(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        case "\u{08}": result += "\\b"
+        case "\u{0C}": result += "\\f"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result + "\""
+}
+
+/// A JSON number: the shortest text that reads back as the same Double, spelled as Python's
+/// repr (0.1, 1.0, 1e-05, 1e+16); NaN and the infinities, which JSON cannot hold, as null.
+public func jsonNumber(_ value: Double) -> String {
+    value.isFinite ? "\(value)" : "null"
+}

@@ -1,0 +1,30 @@
+import Foundation
+import JSON
+import Random
+import Testing
+
+@Test func jsonWriterFollowsPythonsIndentedLayoutAndRoundTripsDoubles() throws {
+    let value = JSONValue.object([("b", .array([.integer(1), .number(0.1), .null])), ("a", .object([])),
+                                  ("s", .string("q\"\\\n\u{01}é")), ("t", .bool(true)), ("n", .number(.nan))])
+    #expect(value.serialized(indent: 1) == "{\n \"b\": [\n  1,\n  0.1,\n  null\n ],\n \"a\": {},\n \"s\": \"q\\\"\\\\\\n\\u0001é\",\n \"t\": true,\n \"n\": null\n}")
+    var generator = SplitMix64(seed: 9)
+    for _ in 0..<200 {
+        let x = Double(bitPattern: generator.next() >> 2)  // finite, spanning magnitudes
+        let text = JSONValue.number(x).serialized()
+        #expect(Double(text) == x, "\(x) -> \(text)")
+        #expect(try JSONDecoder().decode([Double].self, from: Data("[\(text)]".utf8)) == [x])
+    }
+}
+
+@Test func stringsAreEscapedAsSerdeJSONDoes() {
+    #expect(jsonString("plain é ∑ 🙂") == "\"plain é ∑ 🙂\"")
+    #expect(jsonString("q\"b\\") == #""q\"b\\""#)
+    #expect(jsonString("\n\r\t\u{08}\u{0C}") == #""\n\r\t\b\f""#)
+    #expect(jsonString("\u{00}\u{01}\u{1F}\u{7F}") == "\"\\u0000\\u0001\\u001f\u{7F}\"")
+    #expect(JSONValue.object([("k\n", .string("\t"))]).serialized() == #"{"k\n":"\t"}"#)
+}
+
+@Test func nonFiniteNumbersAreNull() {
+    #expect([Double.nan, .infinity, -.infinity].map(jsonNumber) == ["null", "null", "null"])
+    #expect([0.1, 1, 1e-05, 1e16].map(jsonNumber) == ["0.1", "1.0", "1e-05", "1e+16"])
+}
