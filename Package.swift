@@ -28,7 +28,7 @@ let package = Package(
         // JSON values with ordered keys and their writer; serde_json's string escapes.
         .target(name: "JSON"),
         // model.json: schema (SPEC 1.1) and model config (SPEC 2.8), validation.
-        .target(name: "Schema"),
+        .target(name: "Schema", dependencies: ["JSON"]),
         // SPEC 1.2-1.4: hashing, CSV reader with exact errors, encoding, batches, binary cache.
         .target(name: "Data", dependencies: ["Schema", "Random"]),
         // `braid generate`: synthetic multi-surface data with ground truth.

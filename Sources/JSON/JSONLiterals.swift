@@ -1,7 +1,10 @@
 /// A JSON string literal as serde_json (and Python's `json.dumps(..., ensure_ascii=False)`)
 /// writes it: `"` and `\` escaped, \b \f \n \r \t for those control characters, \u00XX for
-/// the other control characters, everything else verbatim.
-public func jsonString(_ text: String) -> String {
+/// the other control characters, everything else verbatim. With `asciiOnly`, as Python's
+/// `json.dumps` writes it by default (`ensure_ascii`): every other character outside
+/// printable ASCII as \uXXXX UTF-16 code units.
+public func jsonString(_ text: String, asciiOnly: Bool = false) -> String {
+    if asciiOnly { return asciiJSONString(text) }
     var result = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
@@ -21,8 +24,31 @@ public func jsonString(_ text: String) -> String {
     return result + "\""
 }
 
+private func asciiJSONString(_ text: String) -> String {
+    var result = "\""
+    for unit in text.utf16 {
+        switch unit {
+        case 0x22: result += "\\\""
+        case 0x5C: result += "\\\\"
+        case 0x0A: result += "\\n"
+        case 0x0D: result += "\\r"
+        case 0x09: result += "\\t"
+        case 0x08: result += "\\b"
+        case 0x0C: result += "\\f"
+        case 0x20..<0x7F: result.unicodeScalars.append(Unicode.Scalar(unit)!)
+        default:
+            let hex = String(unit, radix: 16)
+            result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        }
+    }
+    return result + "\""
+}
+
 /// A JSON number: the shortest text that reads back as the same Double, spelled as Python's
-/// repr (0.1, 1.0, 1e-05, 1e+16); NaN and the infinities, which JSON cannot hold, as null.
-public func jsonNumber(_ value: Double) -> String {
-    value.isFinite ? "\(value)" : "null"
+/// repr (0.1, 1.0, 1e-05, 1e+16); NaN and the infinities, which JSON cannot hold, as null,
+/// or with `pythonLiterals` as Python's `json.dumps` writes them (NaN, Infinity, -Infinity).
+public func jsonNumber(_ value: Double, pythonLiterals: Bool = false) -> String {
+    if value.isFinite { return "\(value)" }
+    guard pythonLiterals else { return "null" }
+    return value.isNaN ? "NaN" : (value > 0 ? "Infinity" : "-Infinity")
 }

@@ -21,29 +21,31 @@ public enum JSONValue: Equatable, Sendable {
 
     /// The JSON text. `indent` nil gives the compact form `{"a":1,"b":[2,3]}`; an indent of
     /// k spaces gives Python's `json.dumps(value, indent=k)` layout (", " never trails a
-    /// line; ": " between key and value).
-    public func serialized(indent: Int? = nil) -> String {
+    /// line; ": " between key and value). `python` writes strings and non-finite numbers
+    /// as Python's `json.dumps` does by default (`jsonString(_:asciiOnly: true)`, NaN,
+    /// Infinity), so a file reads byte for byte like one the reference wrote.
+    public func serialized(indent: Int? = nil, python: Bool = false) -> String {
         var output = ""
-        write(to: &output, indent: indent, depth: 0)
+        write(to: &output, indent: indent, python: python, depth: 0)
         return output
     }
 
-    private func write(to output: inout String, indent: Int?, depth: Int) {
+    private func write(to output: inout String, indent: Int?, python: Bool, depth: Int) {
         switch self {
         case .null: output += "null"
         case .bool(let value): output += value ? "true" : "false"
         case .integer(let value): output += String(value)
-        case .number(let value): output += jsonNumber(value)
-        case .string(let value): output += jsonString(value)
+        case .number(let value): output += jsonNumber(value, pythonLiterals: python)
+        case .string(let value): output += jsonString(value, asciiOnly: python)
         case .array(let elements):
             writeContainer(open: "[", close: "]", count: elements.count, to: &output, indent: indent, depth: depth) { index, output in
-                elements[index].write(to: &output, indent: indent, depth: depth + 1)
+                elements[index].write(to: &output, indent: indent, python: python, depth: depth + 1)
             }
         case .object(let members):
             writeContainer(open: "{", close: "}", count: members.count, to: &output, indent: indent, depth: depth) { index, output in
-                output += jsonString(members[index].key)
+                output += jsonString(members[index].key, asciiOnly: python)
                 output += indent == nil ? ":" : ": "
-                members[index].value.write(to: &output, indent: indent, depth: depth + 1)
+                members[index].value.write(to: &output, indent: indent, python: python, depth: depth + 1)
             }
         }
     }

@@ -25,6 +25,16 @@ import Testing
 }
 
 @Test func nonFiniteNumbersAreNull() {
-    #expect([Double.nan, .infinity, -.infinity].map(jsonNumber) == ["null", "null", "null"])
-    #expect([0.1, 1, 1e-05, 1e16].map(jsonNumber) == ["0.1", "1.0", "1e-05", "1e+16"])
+    #expect([Double.nan, .infinity, -.infinity].map { jsonNumber($0) } == ["null", "null", "null"])
+    #expect([0.1, 1, 1e-05, 1e16].map { jsonNumber($0) } == ["0.1", "1.0", "1e-05", "1e+16"])
+}
+
+/// The Python dialect (model.json, read and written like the reference's `json.dump`):
+/// ASCII-only strings with UTF-16 escapes, NaN and Infinity literals.
+@Test func pythonDialectEscapesNonASCIIAndWritesNaNLiterals() {
+    #expect(jsonString("é∑🙂\u{7F}q\"", asciiOnly: true) == #""\u00e9\u2211\ud83d\ude42\u007fq\"""#)
+    #expect(jsonString("\n\r\t\u{08}\u{0C}\u{01}", asciiOnly: true) == #""\n\r\t\b\f\u0001""#)
+    #expect([Double.nan, .infinity, -.infinity, 0.5].map { jsonNumber($0, pythonLiterals: true) } == ["NaN", "Infinity", "-Infinity", "0.5"])
+    let value = JSONValue.object([("é", .array([.number(.nan), .string("ü")])), ("e", .array([]))])
+    #expect(value.serialized(indent: 1, python: true) == "{\n \"\\u00e9\": [\n  NaN,\n  \"\\u00fc\"\n ],\n \"e\": []\n}")
 }
