@@ -18,13 +18,13 @@ struct DemoCommand: ParsableCommand {
             1. braid generate (three surfaces with ground-truth probabilities) into OUT/data;
             2. braid train (unified) into OUT/runs/unified and --separate into OUT/runs/separate;
             3. calibrates the unified model per surface (stored) and globally (the baseline);
-            4. evaluates everything on OUT/data/test.csv and prints one table per surface and
-               task: unified (surface calibration), unified (global calibration), separate
-               models and the oracle (the true probabilities);
-            5. exports each surface (OUT/exports/<surface>) and checks it scores its surface
-               exactly as the unified model;
-            6. writes OUT/report.html (loss curves, AUC per surface, reliability diagrams;
-               open it in any browser, no network needed) and OUT/summary.json.
+            4. evaluates everything on OUT/data/test.csv and prints one table per surface and \
+            task: unified (surface calibration), unified (global calibration), separate models \
+            and the oracle (the true probabilities);
+            5. exports each surface (OUT/exports/<surface>) and checks it scores its surface \
+            exactly as the unified model;
+            6. writes OUT/report.html (loss curves, AUC per surface, reliability diagrams; open \
+            it in any browser, no network needed) and OUT/summary.json.
 
             Unlike braid train's, the demo's defaults are --lr-schedule cosine and \
             --negative-sampling home_feed=0.5 (it thins home_feed, the biggest surface, as ads \
