@@ -4,7 +4,6 @@
 /// `json.dumps` writes it by default (`ensure_ascii`): every other character outside
 /// printable ASCII as \uXXXX UTF-16 code units.
 public func jsonString(_ text: String, asciiOnly: Bool = false) -> String {
-    if asciiOnly { return asciiJSONString(text) }
     var result = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
@@ -15,30 +14,12 @@ public func jsonString(_ text: String, asciiOnly: Bool = false) -> String {
         case "\t": result += "\\t"
         case "\u{08}": result += "\\b"
         case "\u{0C}": result += "\\f"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        case _ where scalar.value < 0x20 || (asciiOnly && scalar.value >= 0x7F):
+            UTF16.encode(scalar) { unit in
+                let hex = String(unit, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
         default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
-}
-
-private func asciiJSONString(_ text: String) -> String {
-    var result = "\""
-    for unit in text.utf16 {
-        switch unit {
-        case 0x22: result += "\\\""
-        case 0x5C: result += "\\\\"
-        case 0x0A: result += "\\n"
-        case 0x0D: result += "\\r"
-        case 0x09: result += "\\t"
-        case 0x08: result += "\\b"
-        case 0x0C: result += "\\f"
-        case 0x20..<0x7F: result.unicodeScalars.append(Unicode.Scalar(unit)!)
-        default:
-            let hex = String(unit, radix: 16)
-            result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         }
     }
     return result + "\""

@@ -175,7 +175,8 @@ public final class Trainer {
                 state.bestLogloss = pooled
                 state.bestEpoch = state.epoch
                 state.badEpochs = 0
-                try writeBest(store: store, epoch: state.epoch)
+                // only early stopping reads the best epoch back (without it the last epoch is the model)
+                if options.patience > 0 { try writeBest(store: store, epoch: state.epoch) }
             } else {
                 state.badEpochs += 1
                 if options.patience > 0 && state.badEpochs >= options.patience {

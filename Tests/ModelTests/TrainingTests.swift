@@ -93,6 +93,9 @@ import Training
             let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("metrics.json"))) as? [String: Any])
             epochs[patience] = (try #require(metrics["best_epoch"] as? Int), try #require(metrics["model_epoch"] as? Int))
             weights[patience] = try BraidModel.load(directory: trained[0].directory).parameters.tensor(named: "deep.0.weight")!.values
+            let bestCopies = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("checkpoints").path)
+                .filter { $0.hasPrefix("best-epoch-") }
+            #expect(patience == 0 ? bestCopies.isEmpty : !bestCopies.isEmpty, "patience \(patience): best-epoch copies \(bestCopies)")
         }
         let off = try #require(epochs[0]), on = try #require(epochs[5])
         try #require(off.best != 3, "the fixture run must be best before its last epoch for this test to tell the two apart; best \(off.best)")
