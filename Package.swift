@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // OpenBLAS's cblas.h, nothing else.
@@ -51,9 +52,13 @@ let package = Package(
             "Inference", "Model", "JSON",
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
         ]),
+        // ONNX export of a surface model: onnx.proto's generated Swift (scripts/gen_onnx_swift.sh) + graph builder.
+        .target(name: "ONNX", dependencies: [
+            "Model", "Data", "Schema", "Checkpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
-            "Training", "Synthetic", "Inference", "Serving", "Random", "JSON",
+            "Training", "Synthetic", "Inference", "Serving", "Random", "JSON", "ONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "braid", dependencies: ["BraidCLI"]),
@@ -69,6 +74,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Optim", "Training", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["BraidCLI", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Inference", "Training", "TestSupport"]),
         .testTarget(name: "ServingTests", dependencies: [
             "Serving", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),

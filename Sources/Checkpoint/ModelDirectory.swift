@@ -27,9 +27,17 @@ public func writeModelDirectory(at url: URL, modelJSON: Data, weights: Data) thr
 /// `beforeRename` runs once the temporary directory is complete: tests use it to create a
 /// competing writer's directory or to fail mid-write.
 func writeModelDirectory(at url: URL, modelJSON: Data, weights: Data, beforeRename: () throws -> Void) throws {
+    try writeNewDirectory(at: url, files: [(ModelDirectoryFile.weights, weights), (ModelDirectoryFile.config, modelJSON)],
+                          what: "a model directory is written once and never overwritten (SPEC 3)", beforeRename: beforeRename)
+}
+
+/// Writes `files` (name, bytes) as the new directory `url` the way `writeModelDirectory`
+/// does (temporary sibling, every file and the directory fsynced, renamed into place
+/// without replacing); `what` ends the refusal message for an existing `url`.
+public func writeNewDirectory(at url: URL, files: [(name: String, bytes: Data)], what: String,
+                              beforeRename: () throws -> Void = {}) throws {
     let path = url.standardizedFileURL.path
-    let refusal = CheckpointError("\(path) already exists; a model directory is written once and never "
-        + "overwritten (SPEC 3): write to a new path")
+    let refusal = CheckpointError("\(path) already exists; \(what): write to a new path")
     if pathExists(path) { throw refusal }
     let parent = (path as NSString).deletingLastPathComponent
     let name = (path as NSString).lastPathComponent
@@ -46,11 +54,40 @@ func writeModelDirectory(at url: URL, modelJSON: Data, weights: Data, beforeRena
     }
     let temporary = String(cString: template)
     do {
-        try writeSynced(path: temporary + "/" + ModelDirectoryFile.weights, bytes: weights)
-        try writeSynced(path: temporary + "/" + ModelDirectoryFile.config, bytes: modelJSON)
+        for (name, bytes) in files { try writeSynced(path: temporary + "/" + name, bytes: bytes) }
         guard chmod(temporary, 0o755) == 0 else { throw posixError("chmod 755", temporary) }
         try fsyncDirectory(temporary)
         try beforeRename()
+        switch renameWithoutReplacing(from: temporary, to: path) {
+        case 0: break
+        case EEXIST, ENOTEMPTY: throw refusal
+        case let code:
+            throw CheckpointError("\(path): cannot rename \(temporary) into place (\(String(cString: strerror(code)))); "
+                + "expected the parent directory to be writable")
+        }
+    } catch {
+        try? FileManager.default.removeItem(atPath: temporary)
+        throw error
+    }
+    try fsyncDirectory(parent)
+}
+
+/// Writes `bytes` as the new file `url`: a temporary sibling, fsynced, renamed into place
+/// without replacing, then the parent fsynced. An existing `url` is refused with a message
+/// ending in `what`; missing parent directories are created.
+public func writeNewFile(at url: URL, bytes: Data, what: String) throws {
+    let path = url.standardizedFileURL.path
+    let refusal = CheckpointError("\(path) already exists; \(what): write to a new path")
+    if pathExists(path) { throw refusal }
+    let parent = (path as NSString).deletingLastPathComponent
+    do {
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+    } catch {
+        throw CheckpointError("\(parent): cannot create the parent directory (\(error.localizedDescription)); expected a writable location")
+    }
+    let temporary = "\(parent)/.\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    do {
+        try writeSynced(path: temporary, bytes: bytes)
         switch renameWithoutReplacing(from: temporary, to: path) {
         case 0: break
         case EEXIST, ENOTEMPTY: throw refusal
