@@ -26,57 +26,69 @@ let package = Package(
         .target(name: "NN", dependencies: ["Tensors"]),
         // Seeded generators (SplitMix64, xoshiro256**): shuffles, sampling, initial weights, generated data.
         .target(name: "Random"),
-        // JSON values with ordered keys and their writer; serde_json's string escapes.
+        // Plain-text table cells (`pad`), for every table Braid prints.
+        .target(name: "TextTable"),
+        // The one JSON value (ordered keys, exact integers), its parser (CPython's messages)
+        // and writer (compact, Python's indent layout and dialect, SPEC 2.8's wrapped layout).
         .target(name: "JSON"),
         // model.json: schema (SPEC 1.1) and model config (SPEC 2.8), validation.
         .target(name: "Schema", dependencies: ["JSON"]),
         // SPEC 1.2-1.4: hashing, CSV reader with exact errors, encoding, batches, binary cache.
-        .target(name: "Data", dependencies: ["Schema", "Random"]),
+        .target(name: "Data", dependencies: ["Schema", "Random", "JSON"]),
         // `braid generate`: synthetic multi-surface data with ground truth.
-        .target(name: "Synthetic", dependencies: ["Schema", "Random", "JSON"]),
+        .target(name: "Synthetic", dependencies: ["Random", "JSON", "TextTable"]),
         // safetensors (SPEC 3) and write-once model directories.
-        .target(name: "Checkpoint", dependencies: ["Schema", "JSON"]),
-        // SPEC 4 metrics and SPEC 2.7 Platt calibration, float64, pure.
-        .target(name: "Metrics", dependencies: ["JSON"]),
+        .target(name: "Checkpoint", dependencies: ["JSON"]),
+        // SPEC 4 metrics and SPEC 2.7 Platt calibration (fitting Schema's PlattPair), float64, pure.
+        .target(name: "Metrics", dependencies: ["Schema", "JSON"]),
         // Adam (dense block) and sparse Adagrad (embedding rows), routed by parameter name.
-        .target(name: "Optim", dependencies: ["NN"]),
+        .target(name: "Optim", dependencies: ["Kernels", "Tensors", "NN"]),
         // The unified model of SPEC 2 composed of named parts.
-        .target(name: "Model", dependencies: ["NN", "Data", "Schema", "Checkpoint", "Random"]),
+        .target(name: "Model", dependencies: ["Tensors", "NN", "Data", "Schema", "Checkpoint", "Random", "JSON"]),
         // Train / eval / calibrate / predict loops and reports.
-        .target(name: "Training", dependencies: ["Model", "Optim", "Metrics", "Data", "Checkpoint", "JSON"]),
+        .target(name: "Training", dependencies: [
+            "Kernels", "Tensors", "NN", "Model", "Optim", "Metrics", "Data", "Schema", "Checkpoint", "JSON", "TextTable",
+        ]),
         // SPEC 5 request encoding and the tape-free scoring engine with request-level broadcasting.
-        .target(name: "Inference", dependencies: ["Model", "Metrics"]),
+        .target(name: "Inference", dependencies: ["Tensors", "Model", "Data", "Schema", "JSON"]),
         // Hummingbird app: routes, micro-batching, metrics, model lifecycle (SPEC 5).
         // swift-metrics (via Hummingbird) also has a module named Metrics: aliased away.
         .target(name: "Serving", dependencies: [
-            "Inference", "Model", "JSON",
+            "Inference", "Model", "Data", "Schema", "Checkpoint", "JSON",
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
         ]),
         // ONNX export of a surface model: onnx.proto's generated Swift (scripts/gen_onnx_swift.sh) + graph builder.
         .target(name: "ONNX", dependencies: [
-            "Model", "Data", "Schema", "Checkpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "Tensors", "NN", "Model", "Data", "Schema", "Checkpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
-            "Training", "Synthetic", "Inference", "Serving", "Random", "JSON", "ONNX",
+            "CBLAS", "Kernels", "Tensors", "Optim", "Random", "TextTable", "JSON", "Schema", "Data", "Synthetic", "Checkpoint",
+            "Metrics", "Model", "Training", "Inference", "Serving", "ONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
         ]),
         .executableTarget(name: "braid", dependencies: ["BraidCLI"]),
 
-        .target(name: "TestSupport", dependencies: ["Tensors", "Checkpoint", "Random"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Kernels", "Tensors", "Checkpoint", "Random"], path: "Tests/TestSupport"),
         .testTarget(name: "RandomTests", dependencies: ["Random"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Random"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "NN", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Synthetic", "Random", "TestSupport"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Kernels", "Tensors", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Schema", "Data", "Synthetic", "Random", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Optim", "Training", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["BraidCLI", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
-        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Inference", "Training", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Schema", "Metrics", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: [
+            "Tensors", "NN", "Optim", "Schema", "Data", "Checkpoint", "Model", "Training", "TestSupport",
+        ]),
+        .testTarget(name: "CLITests", dependencies: ["BraidCLI"]),
+        .testTarget(name: "InferenceTests", dependencies: ["NN", "Schema", "Data", "Checkpoint", "Model", "Inference", "TestSupport"]),
+        .testTarget(name: "ONNXTests", dependencies: [
+            "Schema", "Data", "Model", "Training", "Inference", "ONNX", "TestSupport",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .testTarget(name: "ServingTests", dependencies: [
-            "Serving", "TestSupport",
+            "Schema", "Model", "Inference", "Serving", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
         ]),
     ],

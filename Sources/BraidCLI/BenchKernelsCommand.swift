@@ -2,6 +2,7 @@ import ArgumentParser
 import CBLAS
 import Foundation
 import Kernels
+import TextTable
 
 /// `braid bench kernels`: sgemm GFLOP/s through Braid's `matmul` against calling
 /// `cblas_sgemm` directly, and memory-bound kernels (add, gelu, layer norm,
@@ -157,7 +158,6 @@ struct BenchKernelsCommand: ParsableCommand {
 
     func printTable(_ r: Report) {
         func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
-        func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
         print("OPENBLAS_CORETYPE=\(r.openblasCoretype ?? "(unset)"), median of \(r.repeats) runs after \(r.warmup) warm-up")
         print("")
         print("sgemm n x n x n     threads   braid GFLOP/s   cblas GFLOP/s   braid/cblas")

@@ -7,6 +7,7 @@ import Metrics
 import Model
 import Schema
 import Synthetic
+import TextTable
 import Training
 
 /// `braid demo`: Braid's main job end to end on built-in synthetic data.

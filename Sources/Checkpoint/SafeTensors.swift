@@ -175,12 +175,10 @@ public struct SafeTensorsFile: Sendable {
         }
         let header: RawHeader
         do {
-            header = try JSONDecoder().decode(RawHeader.self, from: data[headerStart..<dataStart])
-        } catch let error as CheckpointError {
-            throw CheckpointError("\(source): \(error.message)")
+            header = try RawHeader(JSONValue.parse(data[headerStart..<dataStart]))
         } catch {
             throw CheckpointError("\(source): the header is not the expected JSON ({name: {\"dtype\", \"shape\", "
-                + "\"data_offsets\"}}): \(Self.describe(error)); rewrite the file with Braid or safetensors.torch.save_file")
+                + "\"data_offsets\"}}): \(error); rewrite the file with Braid or safetensors.torch.save_file")
         }
         let dataSize = fileSize - 8 - headerLength
         var parsed: [SafeTensor] = []
@@ -251,55 +249,30 @@ public struct SafeTensorsFile: Sendable {
         }
         return tensor
     }
-
-    private static func describe(_ error: Error) -> String {
-        guard let decoding = error as? DecodingError else { return "\(error)" }
-        let path: (DecodingError.Context) -> String = { context in
-            context.codingPath.map(\.stringValue).joined(separator: ".")
-        }
-        switch decoding {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "at \"\(path(context))\": \(context.debugDescription)"
-        case .keyNotFound(let key, let context):
-            return "at \"\(path(context))\": missing key \"\(key.stringValue)\""
-        case .dataCorrupted(let context):
-            let underlying = context.underlyingError.map { " (\($0))" } ?? ""
-            return "at \"\(path(context))\": \(context.debugDescription)\(underlying)"
-        @unknown default:
-            return "\(error)"
-        }
-    }
 }
 
-/// The JSON header as decoded, before validation.
-private struct RawHeader: Decodable {
-    struct Entry: Decodable {
-        var name = ""
+/// The JSON header as read, before validation: `{"__metadata__": {str: str}?, name:
+/// {"dtype": str, "shape": [int], "data_offsets": [int]}, ...}`, entries in header order.
+private struct RawHeader {
+    struct Entry {
+        let name: String
         let dtype: String
         let shape: [Int]
         let dataOffsets: [Int]
-        enum CodingKeys: String, CodingKey { case dtype, shape, dataOffsets = "data_offsets" }
-    }
-
-    struct Key: CodingKey {
-        let stringValue: String
-        init(stringValue: String) { self.stringValue = stringValue }
-        var intValue: Int? { nil }
-        init?(intValue: Int) { nil }
     }
 
     var entries: [Entry] = []
     var metadata: [String: String] = [:]
 
-    init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: Key.self)
-        for key in container.allKeys {
-            if key.stringValue == "__metadata__" {
-                metadata = try container.decode([String: String].self, forKey: key)
+    /// Throws `JSONShapeError` naming the path of a missing or mistyped value.
+    init(_ document: JSONValue) throws {
+        for (name, node) in try JSONNode(document).object() {
+            if name == "__metadata__" {
+                for (key, value) in try node.object() { metadata[key] = try value.string() }
             } else {
-                var entry = try container.decode(Entry.self, forKey: key)
-                entry.name = key.stringValue
-                entries.append(entry)
+                entries.append(Entry(name: name, dtype: try node.member("dtype", expected: "a dtype name").string(),
+                                     shape: try node.member("shape", expected: "an array of dimensions").ints(),
+                                     dataOffsets: try node.member("data_offsets", expected: "[begin, end]").ints()))
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Schema
 
 /// A CSV file of rows (SPEC 1.2) read into one byte buffer and scanned record by record

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Schema
 
 /// Options of `EncodedRows(file:config:options:)`.

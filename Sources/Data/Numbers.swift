@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Schema
 
 /// How the SPEC 1.4 number syntax is described in error messages (as the reference does).

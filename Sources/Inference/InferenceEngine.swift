@@ -1,5 +1,6 @@
 import Data
 import Foundation
+import JSON
 import Model
 import Schema
 import Tensors

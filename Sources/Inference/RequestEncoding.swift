@@ -1,5 +1,6 @@
 import Data
 import Foundation
+import JSON
 import Schema
 
 /// A request that cannot be scored (SPEC 5): `status` is the HTTP status a server answers
@@ -48,17 +49,17 @@ public struct EncodedRequests: Sendable {
 /// `maxUniqueUsers`: more distinct users than this is a `RequestError` with status 413
 /// naming the bound; nil = unbounded. Every other failure is status 400.
 public func encodeRequests(_ body: Foundation.Data, config: ModelConfig, maxUniqueUsers: Int? = nil) throws -> EncodedRequests {
-    let json: RequestJSON
+    let json: JSONValue
     do {
-        json = try RequestJSON.parse(body)
-    } catch let error as RequestJSONError {
+        json = try JSONValue.parse(body)
+    } catch let error as JSONSyntaxError {
         throw RequestError("body", "malformed JSON (\(error.message)); expected a JSON object")
     }
     return try encodeRequests(json, config: config, maxUniqueUsers: maxUniqueUsers)
 }
 
 /// As `encodeRequests(_:config:maxUniqueUsers:)` over an already parsed body.
-public func encodeRequests(_ body: RequestJSON, config: ModelConfig, maxUniqueUsers: Int? = nil) throws -> EncodedRequests {
+public func encodeRequests(_ body: JSONValue, config: ModelConfig, maxUniqueUsers: Int? = nil) throws -> EncodedRequests {
     var encoder = RequestEncoder(config: config)
     return try encoder.encode(body, maxUniqueUsers: maxUniqueUsers)
 }
@@ -82,18 +83,18 @@ private struct RequestEncoder {
 
     /// The members of `value` (absent or null: none) that are `want`-side features; the
     /// others are counted as ignored.
-    mutating func features(_ value: RequestJSON?, _ want: Side, _ location: String) throws -> [String: RequestJSON] {
+    mutating func features(_ value: JSONValue?, _ want: Side, _ location: String) throws -> [String: JSONValue] {
         guard let value, value != .null else { return [:] }
         guard case .object(let keys, let values) = value else {
             throw RequestError(location, "\(value.typeName); expected an object of \(want.rawValue)-side features")
         }
-        var mine: [String: RequestJSON] = [:]
+        var mine: [String: JSONValue] = [:]
         for k in keys where side[k] == want { mine[k] = values[k]! }
         ignored += keys.count - mine.count
         return mine
     }
 
-    func category(_ v: RequestJSON, _ location: String) throws -> String {
+    func category(_ v: JSONValue, _ location: String) throws -> String {
         switch v {
         case .string(let s): return s
         case .integer(let text): return text
@@ -102,7 +103,7 @@ private struct RequestEncoder {
     }
 
     /// Buckets of categorical feature `i` in `obj`: one id (single-valued) or the non-missing ids.
-    func categorical(_ i: Int, _ obj: [String: RequestJSON], _ location: String) throws -> [Int32] {
+    func categorical(_ i: Int, _ obj: [String: JSONValue], _ location: String) throws -> [Int32] {
         let f = schema.categorical[i], buckets = schema.tableBuckets[f.table]!
         let location = "\(location).\(f.name)"
         guard schema.exists(categorical: i, on: surfaceName) else { return f.multi == nil ? [0] : [] }
@@ -124,7 +125,7 @@ private struct RequestEncoder {
     }
 
     /// Dense feature `j` of `obj` after its transform (float64, stored float32); missing -> 0.
-    func denseValue(_ j: Int, _ obj: [String: RequestJSON], _ location: String) throws -> Float {
+    func denseValue(_ j: Int, _ obj: [String: JSONValue], _ location: String) throws -> Float {
         let f = schema.dense[j], location = "\(location).\(f.name)"
         guard let v = obj[f.name], v != .null, schema.exists(dense: j, on: surfaceName) else { return 0 }
         let x: Double
@@ -144,8 +145,8 @@ private struct RequestEncoder {
     }
 
     /// The user's sequence: item buckets and actions, truncated to L and 0-padded.
-    func sequence(_ seq: SequenceSpec, _ user: [String: RequestJSON], _ location: String) throws -> (items: [Int32], actions: [Int32]) {
-        var lists: [[RequestJSON]] = []
+    func sequence(_ seq: SequenceSpec, _ user: [String: JSONValue], _ location: String) throws -> (items: [Int32], actions: [Int32]) {
+        var lists: [[JSONValue]] = []
         for key in [seq.items, seq.actions] {
             switch user[key] ?? .null {
             case .null: lists.append([])
@@ -177,7 +178,7 @@ private struct RequestEncoder {
         return (outItems, outActions)
     }
 
-    mutating func encode(_ body: RequestJSON, maxUniqueUsers: Int?) throws -> EncodedRequests {
+    mutating func encode(_ body: JSONValue, maxUniqueUsers: Int?) throws -> EncodedRequests {
         guard case .object(let bodyKeys, let bodyValues) = body else {
             throw RequestError("body", "\(body.typeName); expected an object {\"surface\", \"requests\"}")
         }

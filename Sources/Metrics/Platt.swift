@@ -1,31 +1,17 @@
-// SPEC 2.7 Platt scaling, as `platt_fit` in braid_ref.py.
+// SPEC 2.7 Platt scaling, as `platt_fit` in braid_ref.py: fits the calibration pair that
+// model.json stores (`Schema.PlattPair`).
 import Foundation
+import Schema
 
-/// A Platt calibration pair: calibrated p = sigmoid(a * logit + b). (1, 0) is the identity.
-public struct PlattFit: Equatable, Sendable {
-    public var a: Double
-    public var b: Double
-
-    public init(a: Double, b: Double) {
-        self.a = a
-        self.b = b
-    }
-
-    public static let identity = PlattFit(a: 1, b: 0)
-
-    /// sigmoid(a * logit + b).
-    public func probability(logit: Double) -> Double {
-        1 / (1 + exp(-(a * logit + b)))
-    }
-
+extension PlattPair {
     /// Fits (a, b) minimising the log loss sum(log(1 + e^z) - y z), z = a * logit + b, in
     /// float64 by Newton's method from (1, 0): Hessian + 1e-12 I; the step t * Newton step
     /// is taken for the first t in 1, 1/2, ..., 2^-30 whose loss does not increase (none:
     /// stop); stop when max |t * step| < 1e-10 or after `maximumIterations`. No rows or a
     /// single class: the identity. `labels` hold 0 or 1, one per logit.
-    public static func fit(logits: [Double], labels: [Double], maximumIterations: Int = 100) -> PlattFit {
+    public static func fit(logits: [Double], labels: [Double], maximumIterations: Int = 100) -> PlattPair {
         precondition(logits.count == labels.count,
-                     "PlattFit.fit: \(logits.count) logits but \(labels.count) labels; expected one label per logit")
+                     "PlattPair.fit: \(logits.count) logits but \(labels.count) labels; expected one label per logit")
         guard let first = labels.first, labels.contains(where: { $0 != first }) else { return .identity }
         let count = logits.count
         var terms = [Double](repeating: 0, count: count)
@@ -70,7 +56,7 @@ public struct PlattFit: Equatable, Sendable {
             current = step.loss
             if max(abs(step.t * stepA), abs(step.t * stepB)) < 1e-10 { break }
         }
-        return PlattFit(a: a, b: b)
+        return PlattPair(a: a, b: b)
     }
 }
 

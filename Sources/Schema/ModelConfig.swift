@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// How the sequence embedding meets the candidate (SPEC 2.2): `early` (candidate token in the
 /// sequence), `late` (target attention after the Transformer), `append` (candidate token
@@ -50,13 +51,21 @@ public struct DenseStats: Equatable, Sendable {
     }
 }
 
-/// A Platt calibration pair (SPEC 2.7): p = sigmoid(a * logit + b).
+/// A Platt calibration pair (SPEC 2.7): calibrated p = sigmoid(a * logit + b); (1, 0) is
+/// the identity. `PlattPair.fit` (module Metrics) fits one to logits and labels.
 public struct PlattPair: Equatable, Sendable {
     public var a: Double
     public var b: Double
     public init(a: Double, b: Double) {
         self.a = a
         self.b = b
+    }
+
+    public static let identity = PlattPair(a: 1, b: 0)
+
+    /// sigmoid(a * logit + b).
+    public func probability(logit: Double) -> Double {
+        1 / (1 + exp(-(a * logit + b)))
     }
 }
 
@@ -95,16 +104,31 @@ public struct ModelConfig: Equatable, Sendable {
         }
     }
 
-    /// Parses and validates a SPEC 2.8 document. Throws `ConfigError` naming the JSON path of a
-    /// missing or mistyped key, or the fields and values of an invalid setting.
+    /// Parses and validates a SPEC 2.8 document, read as Python's `json.load` reads it (exact
+    /// integers, correctly rounded numbers, NaN and Infinity literals). Throws `ConfigError`
+    /// naming the JSON path of a missing or mistyped key, or the fields and values of an
+    /// invalid setting.
     public init(jsonData: Foundation.Data) throws {
-        let root = JSONNode(value: try JSONParser.parse(jsonData), path: "")
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(jsonData, nonFiniteLiterals: true)
+        } catch let error as JSONSyntaxError {
+            throw ConfigError("model config is not JSON (\(error.message)); expected a SPEC 2.8 JSON object")
+        }
+        do {
+            self = try Self.parse(JSONNode(document))
+        } catch let error as JSONShapeError {
+            throw ConfigError(error.message)
+        }
+    }
+
+    private static func parse(_ root: JSONNode) throws -> ModelConfig {
         _ = try root.object()
         let format = root.optionalMember("format")?.value
         let version = root.optionalMember("version")?.value
-        if (format as? String) != "braid-model" || (version as? JSONNumber)?.integer != 1 {
-            throw ConfigError("unknown model config format = \(format.map { pythonRepr($0) } ?? "None"), version = "
-                              + "\(version.map { pythonRepr($0) } ?? "None"); expected format 'braid-model', version 1")
+        if format != .string("braid-model") || version?.intValue != 1 {
+            throw ConfigError("unknown model config format = \(format?.pythonDescription ?? "None"), version = "
+                              + "\(version?.pythonDescription ?? "None"); expected format 'braid-model', version 1")
         }
         let schemaNode = try root.member("schema", expected: "the SPEC 1.1 schema object")
         let modelNode = try root.member("model", expected: "the SPEC 2.8 model object")
@@ -113,12 +137,12 @@ public struct ModelConfig: Equatable, Sendable {
         let schema = try Self.parseSchema(schemaNode)
 
         var stats: [String: DenseStats] = [:]
-        for (name, node) in try root.optionalMember("dense_stats")?.object() ?? [:] {
+        for (name, node) in try root.optionalMember("dense_stats")?.object() ?? [] {
             stats[name] = DenseStats(mean: try node.member("mean", expected: "a number").double(),
                                      std: try node.member("std", expected: "a number").double())
         }
         var calibration: [String: [String: PlattPair]] = [:]
-        for (surface, node) in try root.optionalMember("calibration")?.object() ?? [:] {
+        for (surface, node) in try root.optionalMember("calibration")?.object() ?? [] {
             for (task, pair) in try node.object() {
                 calibration[surface, default: [:]][task] = PlattPair(a: try pair.member("a", expected: "a number").double(),
                                                                     b: try pair.member("b", expected: "a number").double())
@@ -130,7 +154,7 @@ public struct ModelConfig: Equatable, Sendable {
             throw ConfigError("surfaces_included = \(pythonRepr(included)); expected distinct surfaces of "
                               + "schema.surfaces \(pythonRepr(schema.surfaces)), at least one")
         }
-        self.init(schema: schema, model: model, denseStats: stats, calibration: calibration, surfacesIncluded: included)
+        return ModelConfig(schema: schema, model: model, denseStats: stats, calibration: calibration, surfacesIncluded: included)
     }
 
     private static func parseModel(_ node: JSONNode, schemaNode: JSONNode, hasSequence: Bool) throws -> ModelHyperparameters {
@@ -138,12 +162,13 @@ public struct ModelConfig: Equatable, Sendable {
         // check_config: collect every invalid setting, then refuse them in one message.
         var bad: [String] = []
         if let old = node.optionalMember("calibration") {
-            bad.append("model.calibration = \(pythonRepr(old.value)) was renamed model.calibration_mode (SPEC v1.1, 2.8)")
+            bad.append("model.calibration = \(old.value.pythonDescription) was renamed model.calibration_mode (SPEC v1.1, 2.8)")
         }
-        let modeValue = node.optionalMember("calibration_mode")?.value ?? "surface"
-        let mode = modeValue as? String
+        let modeValue = node.optionalMember("calibration_mode")?.value ?? .string("surface")
+        var mode: String?
+        if case .string(let name) = modeValue { mode = name }
         if mode != "surface" && mode != "global" {
-            bad.append("model.calibration_mode = \(pythonRepr(modeValue)), expected 'surface' or 'global'")
+            bad.append("model.calibration_mode = \(modeValue.pythonDescription), expected 'surface' or 'global'")
         }
         var sequence: SequenceConfig?
         var fusion: Fusion?
@@ -181,7 +206,7 @@ public struct ModelConfig: Equatable, Sendable {
             throw ConfigError("invalid config: " + bad.joined(separator: "; "))
         }
         var weights: [String: Double] = [:]
-        for (task, value) in try node.optionalMember("task_weights")?.object() ?? [:] {
+        for (task, value) in try node.optionalMember("task_weights")?.object() ?? [] {
             weights[task] = try value.double()
         }
         let model = ModelHyperparameters(
@@ -200,7 +225,7 @@ public struct ModelConfig: Equatable, Sendable {
     private static func parseSchema(_ node: JSONNode) throws -> Schema {
         let surfaces = try node.member("surfaces", expected: "an array of surface names").strings()
         var tasks: [String: [String]] = [:]
-        for (surface, list) in try node.optionalMember("tasks")?.object() ?? [:] {
+        for (surface, list) in try node.optionalMember("tasks")?.object() ?? [] {
             tasks[surface] = try list.strings()
         }
         let categorical = try (node.optionalMember("categorical")?.array() ?? []).map { f -> CategoricalFeature in
@@ -208,7 +233,7 @@ public struct ModelConfig: Equatable, Sendable {
             var multi: Pooling?
             if let m = f.optionalMember("multi") {
                 guard let pooling = Pooling(rawValue: try m.string()) else {
-                    throw ConfigError("\(m.path) = \(pythonRepr(m.value)); expected 'sum' or 'mean' (or no key: single-valued)")
+                    throw m.wrongType("'sum' or 'mean' (or no key: single-valued)")
                 }
                 multi = pooling
             }
@@ -221,7 +246,7 @@ public struct ModelConfig: Equatable, Sendable {
             var transform = DenseTransform.none
             if let t = f.optionalMember("transform") {
                 guard let parsed = DenseTransform(rawValue: try t.string()) else {
-                    throw ConfigError("\(t.path) = \(pythonRepr(t.value)); expected 'none', 'log1p' or 'standardize'")
+                    throw t.wrongType("'none', 'log1p' or 'standardize'")
                 }
                 transform = parsed
             }
@@ -242,7 +267,7 @@ public struct ModelConfig: Equatable, Sendable {
     private static func parseSide(_ feature: JSONNode) throws -> Side {
         let node = try feature.member("side", expected: "'user', 'candidate' or 'context'")
         guard let side = Side(rawValue: try node.string()) else {
-            throw ConfigError("\(node.path) = \(pythonRepr(node.value)); expected 'user', 'candidate' or 'context'")
+            throw node.wrongType("'user', 'candidate' or 'context'")
         }
         return side
     }

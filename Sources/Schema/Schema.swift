@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Which object of a request a feature belongs to (SPEC 1.1): user-side inputs are equal
 /// for every candidate of one user and computed once per unique user when serving.

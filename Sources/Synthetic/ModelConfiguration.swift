@@ -1,38 +1,5 @@
 import JSON
 
-extension JSONValue {
-    /// The text of the model.json `braid generate` writes (the layout of SPEC 2.8's examples):
-    /// two-space indentation, arrays of scalars on one line, objects without nested objects on
-    /// one line when that fits in 120 columns, scalars as `serialized()` writes them.
-    func modelJSONText(indent: Int = 0) -> String {
-        let inner = String(repeating: "  ", count: indent + 1)
-        let outer = String(repeating: "  ", count: indent)
-        switch self {
-        case .array(let elements):
-            if elements.allSatisfy({ if case .object = $0 { return false } else { return true } })
-                && elements.allSatisfy({ if case .array = $0 { return false } else { return true } }) {
-                return "[" + elements.map { $0.modelJSONText() }.joined(separator: ", ") + "]"
-            }
-            return "[\n" + elements.map { inner + $0.modelJSONText(indent: indent + 1) }.joined(separator: ",\n")
-                + "\n" + outer + "]"
-        case .object(let members):
-            if members.isEmpty { return "{}" }
-            let isFlat = members.allSatisfy { member in
-                switch member.value {
-                case .object: return false
-                case .array(let elements): return elements.allSatisfy { if case .object = $0 { false } else { true } }
-                default: return true
-                }
-            }
-            let oneLine = "{" + members.map { jsonString($0.key) + ": " + $0.value.modelJSONText() }.joined(separator: ", ") + "}"
-            if isFlat && oneLine.count + indent * 2 <= 120 { return oneLine }
-            return "{\n" + members.map { inner + jsonString($0.key) + ": " + $0.value.modelJSONText(indent: indent + 1) }
-                .joined(separator: ",\n") + "\n" + outer + "}"
-        default: return serialized()
-        }
-    }
-}
-
 extension SyntheticGenerator {
     /// Hash buckets for `count` distinct ids: 8 per id (about 6% of ids share a bucket),
     /// at least 64.
@@ -110,6 +77,6 @@ extension SyntheticGenerator {
             ("dense_stats", .object([])), ("calibration", .object([])),
             ("surfaces_included", .array(surfaces.map { .string($0) })),
         ])
-        return config.modelJSONText() + "\n"
+        return config.serialized(lineWidth: 120) + "\n"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TextTable
 
 /// Statistics of one generated data set: rows per split, and per surface the row
 /// count, base rates and the AUC of the true probabilities (the oracle AUC no model
@@ -57,9 +58,6 @@ public struct SyntheticReport: Sendable {
             var buffer = ByteBuffer()
             buffer.appendFixed(value, decimals: decimals)
             return String(decoding: buffer.bytes, as: UTF8.self)
-        }
-        func pad(_ text: String, _ width: Int) -> String {
-            text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
         }
         let total = splitRows.reduce(0, +)
         var lines = [

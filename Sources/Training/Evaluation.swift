@@ -1,9 +1,11 @@
 import Checkpoint
 import Data
 import Foundation
+import JSON
 import Metrics
 import Model
 import Schema
+import TextTable
 
 /// The model directories behind `--model` arguments (SPEC 6): each path is a model
 /// dir, or a folder of surface model dirs (its subfolders in name order).
@@ -106,10 +108,4 @@ public func formatReport(_ report: MetricsReport, title: String) -> String {
     for (s, tasks) in report.surfaces { for (t, m) in tasks { row("\(s)/\(t)", m) } }
     for (t, m) in report.overall { row("overall/\(t)", m) }
     return lines.joined(separator: "\n")
-}
-
-/// `text` padded with spaces to `width` (right-aligned unless `left`).
-public func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-    let fill = String(repeating: " ", count: max(0, width - text.count))
-    return left ? text + fill : fill + text
 }

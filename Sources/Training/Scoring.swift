@@ -61,8 +61,7 @@ public func fitCalibration(_ logits: RowLogits, rows: EncodedRows, surfaces: [St
                 let l = logits.logits[n * T + t], label = rows.labels[n * T + t]
                 if !l.isNaN && label >= 0 { z.append(l); y.append(Double(label)) }
             }
-            let fit = PlattFit.fit(logits: z, labels: y)
-            result[s, default: [:]][task] = PlattPair(a: fit.a, b: fit.b)
+            result[s, default: [:]][task] = PlattPair.fit(logits: z, labels: y)
         }
     }
     return result

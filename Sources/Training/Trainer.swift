@@ -8,6 +8,7 @@ import NN
 import Optim
 import Schema
 import Tensors
+import TextTable
 
 /// How Adam's learning rate moves over a run of T = epochs x batches-per-epoch steps:
 /// `constant` keeps `learningRate` (the reference's train_ref.py); `cosine` uses

@@ -1,4 +1,5 @@
 import Foundation
+import Schema
 import Testing
 @testable import Metrics
 import TestSupport
@@ -30,7 +31,7 @@ private func relativeError(_ value: Double?, _ reference: Double) -> Double {
 @Test(arguments: 0..<3)
 func plattFitMatchesTheReference(caseIndex: Int) throws {
     let vector = try calibrationCases()[caseIndex]
-    let fit = PlattFit.fit(logits: vector.logit, labels: vector.y)
+    let fit = PlattPair.fit(logits: vector.logit, labels: vector.y)
     #expect(relativeError(fit.a, vector.platt.a) < 1e-9, "a = \(fit.a), reference \(vector.platt.a)")
     #expect(relativeError(fit.b, vector.platt.b) < 1e-9, "b = \(fit.b), reference \(vector.platt.b)")
 }
@@ -172,14 +173,14 @@ func auc_and_ece_equal_their_naive_twins(count: Int, seed: UInt64) {
 // MARK: - Platt edge cases
 
 @Test func plattKeepsTheIdentityForOneClassOrNoRows() {
-    #expect(PlattFit.fit(logits: [], labels: []) == .identity)
-    #expect(PlattFit.fit(logits: [0.3, -2, 5], labels: [1, 1, 1]) == .identity)
-    #expect(PlattFit.fit(logits: [0.3, -2, 5], labels: [0, 0, 0]) == .identity)
+    #expect(PlattPair.fit(logits: [], labels: []) == .identity)
+    #expect(PlattPair.fit(logits: [0.3, -2, 5], labels: [1, 1, 1]) == .identity)
+    #expect(PlattPair.fit(logits: [0.3, -2, 5], labels: [0, 0, 0]) == .identity)
 }
 
 @Test func plattFitIsAStationaryPointOfTheLogLoss() throws {
     let vector = try calibrationCases()[1]
-    let fit = PlattFit.fit(logits: vector.logit, labels: vector.y)
+    let fit = PlattPair.fit(logits: vector.logit, labels: vector.y)
     var gradientA = 0.0, gradientB = 0.0
     for (x, y) in zip(vector.logit, vector.y) {
         let residual = fit.probability(logit: x) - y
