@@ -59,7 +59,7 @@ let package = Package(
         ]),
         // ONNX export of a surface model: onnx.proto's generated Swift (scripts/gen_onnx_swift.sh) + graph builder.
         .target(name: "ONNX", dependencies: [
-            "Tensors", "NN", "Model", "Data", "Schema", "Checkpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            "Tensors", "NN", "Model", "Data", "Schema", "Checkpoint", "JSON", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON", "Random"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "TensorsTests", dependencies: ["Kernels", "Tensors", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["Schema", "Data", "Synthetic", "Random", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["JSON", "Schema", "Data", "Synthetic", "Random", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Schema", "Metrics", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: [
