@@ -17,6 +17,9 @@ let package = Package(
         // OpenBLAS's cblas.h, nothing else.
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // OpenMPI's mpi.h (system library via pkg-config ompi-c), wrapped in a shim for Swift.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // Free functions over contiguous Float buffers; naive twins in Kernels/Reference.
         .target(name: "Kernels", dependencies: ["CBLAS"]),
         // Tensor, reverse-mode tape, one gradient rule per primitive.
@@ -39,10 +42,12 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["JSON"]),
         // Adam (dense block) and sparse Adagrad (embedding rows), routed by parameter name.
         .target(name: "Optim", dependencies: ["NN"]),
+        // MPI ranks and collectives; the data-parallel gradient exchange (dense allreduce, sparse allgatherv).
+        .target(name: "Distributed", dependencies: ["CMPI", "NN", "Tensors"]),
         // The unified model of SPEC 2 composed of named parts.
         .target(name: "Model", dependencies: ["NN", "Data", "Schema", "Checkpoint", "Random"]),
         // Train / eval / calibrate / predict loops and reports.
-        .target(name: "Training", dependencies: ["Model", "Optim", "Metrics", "Data", "Checkpoint", "JSON"]),
+        .target(name: "Training", dependencies: ["Model", "Optim", "Metrics", "Data", "Checkpoint", "JSON", "Distributed"]),
         // SPEC 5 request encoding and the tape-free scoring engine with request-level broadcasting.
         .target(name: "Inference", dependencies: ["Model", "Metrics"]),
         // Hummingbird app: routes, micro-batching, metrics, model lifecycle (SPEC 5).
@@ -53,7 +58,7 @@ let package = Package(
         ]),
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
-            "Training", "Synthetic", "Inference", "Serving", "Random", "JSON",
+            "Training", "Synthetic", "Inference", "Serving", "Random", "JSON", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "braid", dependencies: ["BraidCLI"]),
@@ -67,6 +72,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Optim", "Training", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Training", "Model", "Data", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["BraidCLI", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
         .testTarget(name: "ServingTests", dependencies: [

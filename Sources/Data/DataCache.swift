@@ -41,7 +41,7 @@ public struct CacheError: Error, CustomStringConvertible, Equatable, Sendable {
 ///
 /// `DataCache.open(csv:config:)` reuses `<csv>.braidcache` when its key, the CSV's size and
 /// mtime match, and otherwise rebuilds it (written to a temporary file, then renamed).
-public final class DataCache: @unchecked Sendable {
+public final class DataCache: RowSource, @unchecked Sendable {
     /// The cache format this code reads and writes.
     public static let formatVersion: UInt64 = 1
     static let magic: [UInt8] = Array("BRDCACHE".utf8)
@@ -51,8 +51,8 @@ public final class DataCache: @unchecked Sendable {
     public let schema: Schema
     /// Rows stored (bad rows skipped at build time excluded).
     public let count: Int
-    /// [N] index into `schema.surfaces` of each row.
-    public let surface: [Int32]
+    /// [N] index into `schema.surfaces` of each row (read from the mapped blocks on each use).
+    public var surface: [Int32] { targets(rows: 0 ..< count).surface }
     /// The statistics `standardize` features are transformed with (the config's, or fitted on
     /// these rows with `EncodeOptions.fitDenseStats`).
     public let denseStats: [String: DenseStats]
@@ -251,21 +251,17 @@ public final class DataCache: @unchecked Sendable {
         self.blocks = blocks
         blockStarts = starts
         count = rowCount
-        var surface = [Int32](repeating: 0, count: rowCount)
-        for block in blocks {
-            for i in 0..<block.count { surface[block.start + i] = block.surface[i] }
-        }
-        self.surface = surface
 
         // Dense statistics: fitted on these rows or the config's.
         var stats = config.denseStats
         if options.fitDenseStats {
+            let width = denseCount
             for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
-                var values: [Double] = []
-                for block in blocks {
-                    for i in 0..<block.count where !block.dense[i * denseCount + j].isNaN { values.append(block.dense[i * denseCount + j]) }
+                stats[feature.name] = fitDenseStats { visit in
+                    for block in blocks {
+                        for i in 0..<block.count where !block.dense[i * width + j].isNaN { visit(block.dense[i * width + j]) }
+                    }
                 }
-                stats[feature.name] = fitDenseStats(values: values)
             }
         }
         var kinds: [UInt8] = [], means: [Double] = [], stds: [Double] = []
@@ -291,6 +287,16 @@ public final class DataCache: @unchecked Sendable {
     }
 
     deinit { munmap(mapping, mappedBytes) }
+
+    /// The cache file's size in bytes.
+    public var byteCount: Int { mappedBytes }
+
+    /// Drops the cache's pages from this process's resident memory (`madvise(MADV_DONTNEED)`;
+    /// the kernel's page cache keeps them, and rows read later are paged in again): a pass over
+    /// data larger than memory calls it as it moves on, so resident memory stays bounded.
+    public func releaseResidentPages() {
+        madvise(mapping, mappedBytes, MADV_DONTNEED)
+    }
 
     /// The block holding row `n`.
     @inline(__always)
@@ -395,6 +401,30 @@ public final class DataCache: @unchecked Sendable {
         }
         return Batch(count: b, surface: surface, categorical: categorical, dense: dense, seqItems: items,
                      seqActions: actions, labels: labels, oracle: oracle)
+    }
+
+    /// Surface, labels and oracle of the rows in `range`, read from the mapped blocks.
+    public func targets(rows range: Range<Int>) -> RowTargets {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "rows \(range) are outside 0..<\(count)")
+        let tasks = taskCount
+        var surface = [Int32](repeating: 0, count: range.count)
+        var labels = [Float](repeating: -1, count: range.count * tasks)
+        var oracle = [Float](repeating: .nan, count: range.count * tasks)
+        var n = range.lowerBound
+        while n < range.upperBound {
+            let block = blocks[blockIndex(ofRow: n)]
+            let end = min(range.upperBound, block.start + block.count)
+            for row in n..<end {
+                let i = row - block.start, k = row - range.lowerBound
+                surface[k] = block.surface[i]
+                for t in 0..<tasks {
+                    labels[k * tasks + t] = Float(block.labels[i * tasks + t])
+                    oracle[k * tasks + t] = block.oracle[i * tasks + t]
+                }
+            }
+            n = end
+        }
+        return RowTargets(schema: schema, count: range.count, surface: surface, labels: labels, oracle: oracle)
     }
 
     // MARK: - Key, stamps, errors

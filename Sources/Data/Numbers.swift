@@ -139,8 +139,20 @@ public struct DenseNumberError: Error, CustomStringConvertible {
 /// The correctly rounded sum of `values` (Shewchuk's exact partials, as Python's `math.fsum`),
 /// so fitted statistics equal the reference's to the last bit.
 public func exactSum(_ values: [Double]) -> Double {
-    var partials: [Double] = []
-    for value in values {
+    var sum = ExactSum()
+    for value in values { sum.add(value) }
+    return sum.value
+}
+
+/// A running `exactSum`: values added one at a time (in any order: the result is the correctly
+/// rounded exact sum), in memory that does not grow with their number.
+public struct ExactSum: Sendable {
+    private var partials: [Double] = []
+
+    public init() {}
+
+    /// Adds `value` exactly (the partials stay non-overlapping, smallest first).
+    public mutating func add(_ value: Double) {
         var x = value
         var kept = 0
         for j in 0..<partials.count {
@@ -157,34 +169,45 @@ public func exactSum(_ values: [Double]) -> Double {
         partials.removeSubrange(kept...)
         partials.append(x)
     }
-    // Round the partials' exact sum once (Python's fsum tail, half-way cases included).
-    guard var n = partials.indices.last else { return 0 }
-    var high = partials[n]
-    var low = 0.0
-    while n > 0 {
-        let x = high
-        n -= 1
-        let y = partials[n]
-        high = x + y
-        low = y - (high - x)
-        if low != 0 { break }
+
+    /// The partials' exact sum rounded once (Python's fsum tail, half-way cases included).
+    public var value: Double {
+        guard var n = partials.indices.last else { return 0 }
+        var high = partials[n]
+        var low = 0.0
+        while n > 0 {
+            let x = high
+            n -= 1
+            let y = partials[n]
+            high = x + y
+            low = y - (high - x)
+            if low != 0 { break }
+        }
+        if n > 0 && ((low < 0 && partials[n - 1] < 0) || (low > 0 && partials[n - 1] > 0)) {
+            let y = low * 2
+            let x = high + y
+            if y == x - high { high = x }
+        }
+        return high
     }
-    if n > 0 && ((low < 0 && partials[n - 1] < 0) || (low > 0 && partials[n - 1] > 0)) {
-        let y = low * 2
-        let x = high + y
-        if y == x - high { high = x }
-    }
-    return high
 }
 
 /// SPEC 1.4 statistics of a `standardize` feature from its non-missing values: float64 mean and
 /// population std (floor 1e-6); no values -> mean 0, std 1.
 public func fitDenseStats(values: [Double]) -> DenseStats {
-    if values.isEmpty { return DenseStats(mean: 0, std: 1) }
-    let count = Double(values.count)
-    let mean = exactSum(values) / count
-    var squares = values
-    for i in squares.indices { squares[i] = (squares[i] - mean) * (squares[i] - mean) }
-    let variance = exactSum(squares) / count
+    fitDenseStats { visit in values.forEach(visit) }
+}
+
+/// `fitDenseStats(values:)` of the values `forEach` visits (twice: mean, then squared
+/// deviations), without holding them: for data larger than memory.
+public func fitDenseStats(forEach: ((Double) -> Void) -> Void) -> DenseStats {
+    var sum = ExactSum(), count = 0
+    forEach { sum.add($0); count += 1 }
+    if count == 0 { return DenseStats(mean: 0, std: 1) }
+    let mean = sum.value / Double(count)
+    var squares = ExactSum()
+    forEach { squares.add(($0 - mean) * ($0 - mean)) }
+    let variance = squares.value / Double(count)
     return DenseStats(mean: mean, std: max(variance.squareRoot(), 1e-6))
 }
+
