@@ -148,9 +148,9 @@ final class ServingTests: XCTestCase {
                          #"braid_score_errors_total{surface="unknown",status="400"} 3"#,
                          #"braid_score_errors_total{surface="home_feed",status="413"} 1"#,
                          #"braid_ignored_keys_total{surface="search"} 1"#,
-                         #"braid_batch_unique_users_bucket{surface="home_feed",le="2"} 1"#,
-                         #"braid_score_latency_seconds_count{surface="home_feed"} 1"#,
-                         #"braid_model_info{surface="search",version="\#(models["search"]!)"} 1"#] {
+                         #"braid_batch_unique_users_bucket{surface="home_feed",le="2.0"} 1"#,
+                         #"braid_http_request_duration_seconds_count{route="/v1/score",surface="home_feed"} 6"#,
+                         #"braid_model_info{surface="search",version="\#(models["search"]!)"} 1.0"#] {
                 XCTAssertTrue(r.text.contains(line + "\n"), "missing metric line \(line) in\n\(r.text)")
             }
             // no admin routes without a token
@@ -230,5 +230,5 @@ final class ServingTests: XCTestCase {
 
 extension ServingState {
     /// The version name a model directory gets.
-    func versionsAfterReload(_ url: URL) -> String { (try? LoadedModel.version(of: url.standardizedFileURL)) ?? "?" }
+    func versionsAfterReload(_ url: URL) -> String { (try? LoadedModel.version(of: url.standardizedFileURL, name: url.lastPathComponent)) ?? "?" }
 }

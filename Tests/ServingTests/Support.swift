@@ -12,11 +12,13 @@ final class ModelDirs {
     let root: URL
     let v1: URL
     let v2: URL
+    /// The late_fullrank fixture model (v1's weights and calibration).
+    let model: BraidModel
 
     init() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("braid-serving-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let model = try BraidModel.load(directory: Fixtures.url("late_fullrank"))
+        model = try BraidModel.load(directory: Fixtures.url("late_fullrank"))
         v1 = root.appendingPathComponent("v1")
         v2 = root.appendingPathComponent("v2")
         try model.save(directory: v1)
