@@ -47,7 +47,7 @@ final class ShadowScorer: @unchecked Sendable {
     func offer(_ body: RequestJSON, live: PartScores, maxUniqueUsers: Int) {
         guard take() else { return }
         Task.detached(priority: .background) { [self] in
-            defer { lock.lock(); inFlight -= 1; lock.unlock() }
+            defer { finished() }
             do {
                 let encoded = try encodeRequests(body, config: model.engine.model.config, maxUniqueUsers: maxUniqueUsers)
                 let shadow = try await model.batchers[surface]!.score(encoded)
@@ -57,6 +57,12 @@ final class ShadowScorer: @unchecked Sendable {
                 metrics.shadowRequest(surface: surface, version: model.version, result: "error")
             }
         }
+    }
+
+    private func finished() {
+        lock.lock()
+        inFlight -= 1
+        lock.unlock()
     }
 
     private func compare(live: PartScores, shadow: PartScores) {
