@@ -61,12 +61,7 @@ public func attentionBackward(
                 let p = probs + (u * heads + h) * L * L
                 gemm(dp, ldc: L, dO + h * dh, lda: d, v, ldb: ld, m: n, n: n, k: dh, transB: true)
                 gemm(dv, ldc: ld, p, lda: L, dO + h * dh, ldb: d, m: n, n: dh, k: n, transA: true, beta: 1)
-                for i in 0..<n {
-                    let pi = p + i * L, di = dp + i * L
-                    var dot: Float = 0
-                    for j in 0..<n { dot += pi[j] * di[j] }
-                    for j in 0..<n { di[j] = pi[j] * (di[j] - dot) }
-                }
+                for i in 0..<n { softmaxGradientRow(dp + i * L, probabilities: p + i * L, n: n) }
                 gemm(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
                 gemm(dk, ldc: ld, dp, lda: L, q, ldb: ld, m: n, n: dh, k: n, transA: true, alpha: scale, beta: 1)
             }
