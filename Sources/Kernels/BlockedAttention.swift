@@ -39,8 +39,9 @@ public func blockedAttentionForward(
     }
     tasks.withUnsafeBufferPointer { tasks in
         parallelFor(tasks.count, grain: Swift.max(1, 32_768 / Swift.max(block * L * d, 1))) { _, range in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: block * L)
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: block * L + dh * L)
             defer { s.deallocate() }
+            let kT = s + block * L
             for t in range {
                 let u = Int(tasks[t].u), i0 = Int(tasks[t].i0), n = Int(lengths[u])
                 let r = Swift.min(block, n - i0)
@@ -48,7 +49,8 @@ public func blockedAttentionForward(
                 let base = qkv + row * ld
                 for h in 0..<heads {
                     let q = base + i0 * ld + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
-                    gemm(s, ldc: n, q, lda: ld, k, ldb: ld, m: r, n: n, k: dh, transB: true, alpha: scale)
+                    transposeInto(kT, k, ldb: ld, n: n, k: dh)
+                    smallInnerProduct(s, ldc: n, q, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * n, n: n) }
                     gemm(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
                 }
@@ -69,9 +71,9 @@ public func blockedAttentionBackward(
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(U, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L)
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L + 2 * dh * L)
         defer { s.deallocate() }
-        let dp = s + block * L
+        let dp = s + block * L, kT = dp + block * L, vT = kT + dh * L
         for u in range {
             let n = Int(lengths[u])
             if n == 0 { continue }
@@ -80,11 +82,13 @@ public func blockedAttentionBackward(
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
+                transposeInto(kT, k, ldb: ld, n: n, k: dh)
+                transposeInto(vT, v, ldb: ld, n: n, k: dh)
                 for i0 in stride(from: 0, to: n, by: block) {
                     let r = Swift.min(block, n - i0)
-                    gemm(s, ldc: n, q + i0 * ld, lda: ld, k, ldb: ld, m: r, n: n, k: dh, transB: true, alpha: scale)
+                    smallInnerProduct(s, ldc: n, q + i0 * ld, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { expShifted(s + i * n, n: n, by: lse[(row + i0 + i) * heads + h]) }
-                    gemm(dp, ldc: n, dO + i0 * d + h * dh, lda: d, v, ldb: ld, m: r, n: n, k: dh, transB: true)
+                    smallInnerProduct(dp, ldc: n, dO + i0 * d + h * dh, lda: d, vT, m: r, n: n, k: dh, alpha: 1)
                     gemm(dv, ldc: ld, s, lda: n, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, transA: true, beta: 1)
                     for i in 0..<r { softmaxGradientRow(dp + i * n, probabilities: s + i * n, n: n) }
                     gemm(dq + i0 * ld, ldc: ld, dp, lda: n, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
