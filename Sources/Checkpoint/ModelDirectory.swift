@@ -58,13 +58,7 @@ public func writeNewDirectory(at url: URL, files: [(name: String, bytes: Data)],
         guard chmod(temporary, 0o755) == 0 else { throw posixError("chmod 755", temporary) }
         try fsyncDirectory(temporary)
         try beforeRename()
-        switch renameWithoutReplacing(from: temporary, to: path) {
-        case 0: break
-        case EEXIST, ENOTEMPTY: throw refusal
-        case let code:
-            throw CheckpointError("\(path): cannot rename \(temporary) into place (\(String(cString: strerror(code)))); "
-                + "expected the parent directory to be writable")
-        }
+        try renameIntoPlace(temporary, path, refusal: refusal)
     } catch {
         try? FileManager.default.removeItem(atPath: temporary)
         throw error
@@ -88,13 +82,7 @@ public func writeNewFile(at url: URL, bytes: Data, what: String) throws {
     let temporary = "\(parent)/.\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
     do {
         try writeSynced(path: temporary, bytes: bytes)
-        switch renameWithoutReplacing(from: temporary, to: path) {
-        case 0: break
-        case EEXIST, ENOTEMPTY: throw refusal
-        case let code:
-            throw CheckpointError("\(path): cannot rename \(temporary) into place (\(String(cString: strerror(code)))); "
-                + "expected the parent directory to be writable")
-        }
+        try renameIntoPlace(temporary, path, refusal: refusal)
     } catch {
         try? FileManager.default.removeItem(atPath: temporary)
         throw error
@@ -129,6 +117,17 @@ public func readModelDirectory(at url: URL) throws -> (modelJSON: Data, weights:
         throw CheckpointError("\(configPath): cannot read (\(error.localizedDescription)); expected a readable file")
     }
     return (modelJSON, try SafeTensorsFile(contentsOf: URL(fileURLWithPath: weightsPath)))
+}
+
+/// Renames `temporary` to `path` without replacing it: an existing `path` throws `refusal`.
+private func renameIntoPlace(_ temporary: String, _ path: String, refusal: CheckpointError) throws {
+    switch renameWithoutReplacing(from: temporary, to: path) {
+    case 0: return
+    case EEXIST, ENOTEMPTY: throw refusal
+    case let code:
+        throw CheckpointError("\(path): cannot rename \(temporary) into place (\(String(cString: strerror(code)))); "
+            + "expected the parent directory to be writable")
+    }
 }
 
 private func pathExists(_ path: String) -> Bool {

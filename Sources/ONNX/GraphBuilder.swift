@@ -19,6 +19,16 @@ public enum ONNXElementType: Int32, Sendable {
     }
 }
 
+extension Onnx_TensorProto {
+    /// A tensor named `name` of shape `dims` and element type `type`, with no values yet.
+    init(name: String, dims: [Int], type: ONNXElementType) {
+        self.init()
+        self.name = name
+        self.dims = dims.map(Int64.init)
+        self.dataType = type.rawValue
+    }
+}
+
 /// One dimension of a graph input or output: a fixed size or a named symbolic one.
 public enum ONNXDimension: Equatable, Sendable {
     case fixed(Int)
@@ -67,10 +77,7 @@ struct GraphBuilder {
     mutating func initializer(_ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>) -> String {
         precondition(shape.reduce(1, *) == floats.count, "initializer \(name): shape \(shape) holds \(shape.reduce(1, *)) values, got \(floats.count)")
         precondition(!initializerNames.contains(name), "initializer \(name) added twice")
-        var t = Onnx_TensorProto()
-        t.name = name
-        t.dims = shape.map(Int64.init)
-        t.dataType = ONNXElementType.float.rawValue
+        var t = Onnx_TensorProto(name: name, dims: shape, type: .float)
         t.rawData = littleEndianBytes(floats)
         graph.initializer.append(t)
         initializerNames.insert(name)
@@ -88,49 +95,43 @@ struct GraphBuilder {
         return name
     }
 
+    /// The initializer already made for `key`, or a new one `const:<n>` made by `make(name)`.
+    private mutating func sharedConstant(_ key: String, _ make: (String) -> Onnx_TensorProto) -> String {
+        if let name = constants[key] { return name }
+        let name = fresh("const")
+        graph.initializer.append(make(name))
+        constants[key] = name
+        return name
+    }
+
     mutating func constant(int64 values: [Int64], shape: [Int]? = nil) -> String {
         let shape = shape ?? [values.count]
         let key = "i\(shape):\(values)"
-        if let name = constants[key] { return name }
-        let name = fresh("const")
-        var t = Onnx_TensorProto()
-        t.name = name
-        t.dims = shape.map(Int64.init)
-        t.dataType = ONNXElementType.int64.rawValue
-        t.int64Data = values
-        graph.initializer.append(t)
-        constants[key] = name
-        return name
+        return sharedConstant(key) { name in
+            var t = Onnx_TensorProto(name: name, dims: shape, type: .int64)
+            t.int64Data = values
+            return t
+        }
     }
 
     mutating func constant(doubles values: [Double], shape: [Int]? = nil) -> String {
         let shape = shape ?? [values.count]
         let key = "d\(shape):\(values.map { $0.bitPattern })"
-        if let name = constants[key] { return name }
-        let name = fresh("const")
-        var t = Onnx_TensorProto()
-        t.name = name
-        t.dims = shape.map(Int64.init)
-        t.dataType = ONNXElementType.double.rawValue
-        t.doubleData = values
-        graph.initializer.append(t)
-        constants[key] = name
-        return name
+        return sharedConstant(key) { name in
+            var t = Onnx_TensorProto(name: name, dims: shape, type: .double)
+            t.doubleData = values
+            return t
+        }
     }
 
     mutating func constant(bools values: [Bool], shape: [Int]? = nil) -> String {
         let shape = shape ?? [values.count]
         let key = "b\(shape):\(values)"
-        if let name = constants[key] { return name }
-        let name = fresh("const")
-        var t = Onnx_TensorProto()
-        t.name = name
-        t.dims = shape.map(Int64.init)
-        t.dataType = ONNXElementType.bool.rawValue
-        t.int32Data = values.map { $0 ? 1 : 0 }
-        graph.initializer.append(t)
-        constants[key] = name
-        return name
+        return sharedConstant(key) { name in
+            var t = Onnx_TensorProto(name: name, dims: shape, type: .bool)
+            t.int32Data = values.map { $0 ? 1 : 0 }
+            return t
+        }
     }
 
     /// Declares a graph input.

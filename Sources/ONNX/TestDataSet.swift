@@ -89,30 +89,21 @@ public func writeTestDataSet(_ directory: URL, inputs: [Onnx_TensorProto], outpu
 
 /// A tensor with int64 values (raw little-endian data).
 public func tensorProto(_ name: String, dims: [Int], int64 values: [Int64]) -> Onnx_TensorProto {
-    var t = Onnx_TensorProto()
-    t.name = name
-    t.dims = dims.map(Int64.init)
-    t.dataType = ONNXElementType.int64.rawValue
+    var t = Onnx_TensorProto(name: name, dims: dims, type: .int64)
     t.rawData = values.withUnsafeBufferPointer { p in Foundation.Data(buffer: UnsafeBufferPointer(start: p.baseAddress, count: p.count)) }
     return t
 }
 
 /// A tensor with float64 values (raw little-endian data).
 public func tensorProto(_ name: String, dims: [Int], doubles values: [Double]) -> Onnx_TensorProto {
-    var t = Onnx_TensorProto()
-    t.name = name
-    t.dims = dims.map(Int64.init)
-    t.dataType = ONNXElementType.double.rawValue
+    var t = Onnx_TensorProto(name: name, dims: dims, type: .double)
     t.rawData = values.withUnsafeBufferPointer { Foundation.Data(buffer: $0) }
     return t
 }
 
 /// A tensor with float32 values (raw little-endian data).
 public func tensorProto(_ name: String, dims: [Int], floats values: [Float]) -> Onnx_TensorProto {
-    var t = Onnx_TensorProto()
-    t.name = name
-    t.dims = dims.map(Int64.init)
-    t.dataType = ONNXElementType.float.rawValue
+    var t = Onnx_TensorProto(name: name, dims: dims, type: .float)
     t.rawData = values.withUnsafeBufferPointer { littleEndianBytes($0) }
     return t
 }
