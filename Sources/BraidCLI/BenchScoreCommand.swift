@@ -21,23 +21,18 @@ struct BenchScoreCommand: ParsableCommand {
             batch of --batch-users users x --batch-candidates candidates, times --requests \
             requests (after --warmup untimed ones), each a different user, first with \
             broadcasting (user-side work once per user) and then without (every candidate \
-            with its own copy of the user). Prints a table and one JSON line per configuration.
+            with its own copy of the user). Prints a table and one JSON line per configuration. \
+            With --max-length 64,256,1024 it does all of that at each sequence length (the cost \
+            curve; sequences truncated to each).
 
             Example: braid generate --out /tmp/gen --rows 20000 && \
             braid bench score --config /tmp/gen/model.json --data /tmp/gen/test.csv --threads 1
             """)
 
-    @Option(help: ArgumentHelp("model.json to build a randomly initialised model from.", valueName: "file"))
-    var config: String?
+    @OptionGroup var options: BenchOptions
 
     @Option(help: ArgumentHelp("A model directory to score with instead of --config (its fusion is fixed).", valueName: "dir"))
     var model: String?
-
-    @Option(help: ArgumentHelp("CSV rows (SPEC 1.2) the users and candidates are taken from.", valueName: "file"))
-    var data: String
-
-    @Option(help: "Threads for Braid's loops and OpenBLAS.")
-    var threads = 1
 
     @Option(help: ArgumentHelp("Comma-separated candidates per one-user request.", valueName: "list"))
     var candidates = "1,10,100,1000"
@@ -48,9 +43,6 @@ struct BenchScoreCommand: ParsableCommand {
 
     @Option(help: "Timed requests per configuration.")
     var requests = 20
-
-    @Option(help: "Untimed warm-up requests per configuration.")
-    var warmup = 2
 
     @Option(help: "Users per many-user batch (0: skip the batch rows).")
     var batchUsers = 32
@@ -67,14 +59,13 @@ struct BenchScoreCommand: ParsableCommand {
     @Flag(help: "Time only with broadcasting (e.g. to profile that path alone).")
     var broadcastOnly = false
 
-    @Option(help: "Seed of the random initialisation.")
-    var seed: UInt64 = 0
-
     func validate() throws {
-        guard (config == nil) != (model == nil) else { throw ValidationError("give exactly one of --config FILE or --model DIR") }
-        guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
+        guard (options.config == nil) != (model == nil) else { throw ValidationError("give exactly one of --config FILE or --model DIR") }
+        if model != nil && options.maxLength != nil {
+            throw ValidationError("--max-length changes the architecture: use it with --config, not --model")
+        }
         guard !(noBroadcast && broadcastOnly) else { throw ValidationError("give at most one of --no-broadcast and --broadcast-only") }
-        guard requests >= 1, warmup >= 0 else { throw ValidationError("--requests must be >= 1 and --warmup >= 0") }
+        guard requests >= 1 else { throw ValidationError("--requests must be >= 1, got \(requests)") }
         guard batchUsers >= 0, batchCandidates >= 1 else { throw ValidationError("--batch-users must be >= 0 and --batch-candidates >= 1") }
         guard let list = candidateCounts, !list.isEmpty, list.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--candidates must be comma-separated positive integers, got '\(candidates)'")
@@ -98,27 +89,35 @@ struct BenchScoreCommand: ParsableCommand {
     }
 
     func run() throws {
-        Threads.set(threads)
-        var models: [(String, BraidModel)] = []
+        Threads.set(options.threads)
         if let model {
             let loaded = try BraidModel.load(directory: URL(fileURLWithPath: model))
-            models.append((loaded.config.model.sequence?.fusion.rawValue ?? "none", loaded))
-        } else {
-            let base = try ModelConfig(jsonData: try Foundation.Data(contentsOf: URL(fileURLWithPath: config!)))
-            let modes = fusion.map { $0.split(separator: ",").map { Fusion(rawValue: String($0))! } } ?? Fusion.allCases
+            try measure([(loaded.config.model.sequence?.fusion.rawValue ?? "none", loaded)], fitDenseStats: false)
+            return
+        }
+        let modes = fusion.map { $0.split(separator: ",").map { Fusion(rawValue: String($0))! } } ?? Fusion.allCases
+        for base in try options.configsByLength(try options.readConfig()) {
+            var models: [(String, BraidModel)] = []
             for mode in modes {
                 var c = base
                 guard c.model.sequence != nil else {
-                    models.append(("none", BraidModel(config: c, seed: seed)))
+                    models.append(("none", BraidModel(config: c, seed: options.seed)))
                     break
                 }
                 c.model.sequence!.fusion = mode
-                models.append((mode.rawValue, BraidModel(config: c, seed: seed)))
+                models.append((mode.rawValue, BraidModel(config: c, seed: options.seed)))
             }
+            try measure(models, fitDenseStats: true)  // a fresh config has no dense_stats yet
         }
+    }
+
+    /// Times every request shape on each of `models` (one schema) and prints the table and JSON lines.
+    func measure(_ models: [(String, BraidModel)], fitDenseStats: Bool) throws {
+        let data = options.data, threads = options.threads, warmup = options.warmup ?? 2
+        let maxLength = models[0].1.config.schema.sequence?.maxLength ?? 0
         let schema = models[0].1.config.schema
-        let rows = try EncodedRows(file: URL(fileURLWithPath: data), config: models[0].1.config, 
-                               options: EncodeOptions(labels: false, fitDenseStats: model == nil))  // a fresh config has no dense_stats yet
+        let rows = try EncodedRows(file: URL(fileURLWithPath: data), config: models[0].1.config,
+                                   options: EncodeOptions(labels: false, fitDenseStats: fitDenseStats))
         let surfaceIndex: Int32
         if let surface {
             guard let s = schema.surfaceIndex(surface), models[0].1.config.surfacesIncluded.contains(surface) else {
@@ -142,7 +141,7 @@ struct BenchScoreCommand: ParsableCommand {
         if batchUsers > 0 { shapes.append(("\(batchUsers) users x \(batchCandidates)", batchUsers, batchCandidates)) }
         let stderr = FileHandle.standardError
         let banner = "bench score: \(rows.count) rows from \(data); users from \(schema.surfaces[Int(surfaceIndex)]); "
-            + "threads \(threads); OPENBLAS_CORETYPE=\(openBLASCoretype ?? "(unset)")\n"
+            + "max_length \(maxLength); threads \(threads); OPENBLAS_CORETYPE=\(openBLASCoretype ?? "(unset)")\n"
         stderr.write(Foundation.Data(banner.utf8))
         var results: [Row] = []
         for (name, model) in models {
@@ -175,18 +174,18 @@ struct BenchScoreCommand: ParsableCommand {
                 }
             }
         }
-        print("| fusion | request | broadcast | p50 ms | p90 ms | p99 ms | mean ms | candidates/s | speed-up |")
-        print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| max_length | fusion | request | broadcast | p50 ms | p90 ms | p99 ms | mean ms | candidates/s | speed-up |")
+        print("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in results {
             let other = results.first { $0.fusion == row.fusion && $0.shape == row.shape && $0.broadcast != row.broadcast }
             let speedup = row.broadcast ? other.map { String(format: "%.1fx", $0.mean / row.mean) } ?? "" : ""
-            print("| \(row.fusion) | \(row.shape) | \(row.broadcast ? "yes" : "no") | \(String(format: "%.3f", row.p50)) | "
+            print("| \(maxLength) | \(row.fusion) | \(row.shape) | \(row.broadcast ? "yes" : "no") | \(String(format: "%.3f", row.p50)) | "
                   + "\(String(format: "%.3f", row.p90)) | \(String(format: "%.3f", row.p99)) | \(String(format: "%.3f", row.mean)) | "
                   + "\(grouped(Int(row.candidatesPerSecond.rounded()))) | \(speedup) |")
         }
         for row in results {
             let json: JSONValue = .object([
-                ("bench", .string("score")), ("fusion", .string(row.fusion)), ("users", .integer(row.users)),
+                ("bench", .string("score")), ("fusion", .string(row.fusion)), ("max_length", .integer(maxLength)), ("users", .integer(row.users)),
                 ("candidates_per_user", .integer(row.candidatesPerUser)), ("broadcast", .bool(row.broadcast)),
                 ("threads", .integer(threads)), ("requests", .integer(requests)),
                 ("p50_ms", .number(row.p50)), ("p90_ms", .number(row.p90)), ("p99_ms", .number(row.p99)),

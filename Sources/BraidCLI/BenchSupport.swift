@@ -1,5 +1,7 @@
+import ArgumentParser
 import Foundation
 import JSON
+import Schema
 
 // What the `braid bench` subcommands share once their options are parsed.
 
@@ -41,4 +43,62 @@ private func reportJSON(_ value: Any) throws -> JSONValue {
 
 private struct BenchReportError: Error, CustomStringConvertible {
     let description: String
+}
+
+/// The options `braid bench train` and `braid bench score` share: the model config, the
+/// rows, threads, seed, warm-up and the sequence lengths of the cost curve.
+struct BenchOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("model.json to build a randomly initialised model from.", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("CSV rows (SPEC 1.2); bench train reads their labels.", valueName: "file"))
+    var data: String
+
+    @Option(help: "Threads for Braid's loops and OpenBLAS.")
+    var threads = 2
+
+    @Option(help: "Seed of the random initialisation (and of bench train's batch permutation).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Untimed warm-up steps or requests per configuration.")
+    var warmup: Int?
+
+    @Option(help: ArgumentHelp("Comma-separated schema.sequence.max_length values to run each figure at (the cost curve, "
+                               + "e.g. 64,256,1024; sequences are truncated to each); default: the config's.", valueName: "list"))
+    var maxLength: String?
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
+        if let warmup, warmup < 0 { throw ValidationError("--warmup must be >= 0, got \(warmup)") }
+        if maxLength != nil {
+            guard let list = maxLengths, !list.isEmpty, list.allSatisfy({ $0 >= 1 }) else {
+                throw ValidationError("--max-length must be comma-separated positive integers, got '\(maxLength!)'")
+            }
+        }
+    }
+
+    /// --max-length parsed (nil: not given or not integers).
+    var maxLengths: [Int]? {
+        guard let maxLength else { return nil }
+        let parts = maxLength.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return parts.contains(nil) ? nil : parts.map { $0! }
+    }
+
+    /// The config read from --config.
+    func readConfig() throws -> ModelConfig {
+        try ModelConfig(jsonData: try Foundation.Data(contentsOf: URL(fileURLWithPath: config!)))
+    }
+
+    /// `base` once per --max-length value (schema.sequence.max_length replaced; the position
+    /// table follows it), or `base` alone without --max-length. A config without a sequence
+    /// cannot take --max-length.
+    func configsByLength(_ base: ModelConfig) throws -> [ModelConfig] {
+        guard let lengths = maxLengths else { return [base] }
+        guard base.schema.sequence != nil else { throw ValidationError("--max-length: the config has no schema.sequence") }
+        return lengths.map { L in
+            var c = base
+            c.schema.sequence!.maxLength = L
+            return c
+        }
+    }
 }

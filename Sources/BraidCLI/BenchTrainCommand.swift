@@ -21,20 +21,15 @@ struct BenchTrainCommand: ParsableCommand {
             Encodes --data once (fitting dense stats), builds a randomly initialised model \
             from --config (fusion overridden by --fusion), runs --warmup untimed steps, then \
             times --steps steps and prints one JSON line with ex_per_s_median_step, \
-            ex_per_s_mean and peak_rss_mb (VmHWM).
+            ex_per_s_mean, the median forward, backward and optimizer milliseconds of a \
+            step and peak_rss_mb (VmHWM). With --max-length 64,256,1024 it does so at each \
+            sequence length (the cost curve) and ends with a table.
 
             Example: braid generate --out /tmp/gen --rows 50000 && \
             braid bench train --config /tmp/gen/model.json --data /tmp/gen/train.csv --threads 2
             """)
 
-    @Option(help: ArgumentHelp("model.json to build a randomly initialised model from.", valueName: "file"))
-    var config: String
-
-    @Option(help: ArgumentHelp("CSV rows (SPEC 1.2) with labels.", valueName: "file"))
-    var data: String
-
-    @Option(help: "Threads for Braid's loops and OpenBLAS.")
-    var threads = 2
+    @OptionGroup var options: BenchOptions
 
     @Option(help: "Rows per batch.")
     var batchSize = 512
@@ -45,29 +40,44 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(help: "Timed steps.")
     var steps = 30
 
-    @Option(help: "Untimed warm-up steps.")
-    var warmup = 5
-
-    @Option(help: "Seed of the initialisation and of the batch permutation.")
-    var seed: UInt64 = 0
-
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
+        guard options.config != nil else { throw ValidationError("--config FILE is required") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1, got \(batchSize)") }
-        guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be >= 1 and --warmup >= 0") }
+        guard steps >= 1 else { throw ValidationError("--steps must be >= 1, got \(steps)") }
         if let fusion, Fusion(rawValue: fusion) == nil {
             throw ValidationError("--fusion: unknown fusion '\(fusion)'; expected early, late or append")
         }
     }
 
     func run() throws {
-        Threads.set(threads)
-        var cfg = try ModelConfig(jsonData: try Foundation.Data(contentsOf: URL(fileURLWithPath: config)))
-        if let fusion, cfg.model.sequence != nil { cfg.model.sequence!.fusion = Fusion(rawValue: fusion)! }
-        let rows = try EncodedRows(file: URL(fileURLWithPath: data), config: cfg, options: EncodeOptions(labels: true, fitDenseStats: true))
+        Threads.set(options.threads)
+        var base = try options.readConfig()
+        if let fusion, base.model.sequence != nil { base.model.sequence!.fusion = Fusion(rawValue: fusion)! }
+        var results: [(L: Int, json: JSONValue, exPerSecond: Double, rss: Double)] = []
+        for cfg in try options.configsByLength(base) {
+            let json = try measure(cfg)
+            print(json.serialized())
+            results.append((cfg.schema.sequence?.maxLength ?? 0, json, json["ex_per_s_median_step"]?.doubleValue ?? 0,
+                            json["peak_rss_mb"]?.doubleValue ?? 0))
+        }
+        if results.count > 1 {
+            print("| max_length | train ex/s (median step) | peak RSS MiB |")
+            print("| ---: | ---: | ---: |")
+            for r in results { print("| \(r.L) | \(grouped(Int(r.exPerSecond.rounded()))) | \(grouped(Int(r.rss.rounded()))) |") }
+        }
+    }
+
+    /// Times --steps training steps of a fresh model of `config` and returns the JSON line:
+    /// examples/s (median step, mean), the median forward, backward and optimizer time of a
+    /// step, and the peak RSS since the measurement started (VmHWM, reset first).
+    func measure(_ config: ModelConfig) throws -> JSONValue {
+        resetPeakRSS()
+        var cfg = config
+        let warmup = options.warmup ?? 5, seed = options.seed
+        let rows = try EncodedRows(file: URL(fileURLWithPath: options.data), config: cfg, options: EncodeOptions(labels: true, fitDenseStats: true))
         cfg.denseStats = rows.denseStats
         let nBatches = rows.count / batchSize
-        guard nBatches >= 1 else { throw ValidationError("\(data) has \(rows.count) rows: fewer than one batch of \(batchSize)") }
+        guard nBatches >= 1 else { throw ValidationError("\(options.data) has \(rows.count) rows: fewer than one batch of \(batchSize)") }
         // seeded Fisher-Yates permutation (SplitMix64), surfaces mixed as in the reference's bench
         var order = Array(0..<rows.count)
         var generator = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
@@ -77,34 +87,44 @@ struct BenchTrainCommand: ParsableCommand {
 
         let model = BraidModel(config: cfg, seed: seed)
         let optimizer = ModelOptimizer(model.parameters)
-        var times: [Double] = []
+        var times: [Double] = [], forward: [Double] = [], backward: [Double] = [], optimize: [Double] = []
         var lastLoss: Float = 0
+        let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         for i in 0..<(warmup + steps) {
             let batch = batches[i % used]
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = clock()
             let tape = Tape()
             let loss = tape.record { model.loss(model(batch), batch: batch) }
+            let t1 = clock()
             tape.backward(loss)
+            let t2 = clock()
             optimizer.step()
-            let t1 = DispatchTime.now().uptimeNanoseconds
+            let t3 = clock()
             lastLoss = loss[0]
-            if i >= warmup { times.append(Double(t1 - t0) / 1e9) }
+            if i >= warmup { times.append(t3 - t0); forward.append(t1 - t0); backward.append(t2 - t1); optimize.append(t3 - t2) }
         }
         let medianStep = median(times)
         let total = times.reduce(0, +)
-        let json: JSONValue = .object([
+        let ms = { (x: [Double]) in JSONValue.number((median(x) * 1e5).rounded() / 100) }
+        return .object([
             ("bench", .string("train")), ("fusion", .string(cfg.model.sequence?.fusion.rawValue ?? "none")),
             ("max_length", .integer(cfg.schema.sequence?.maxLength ?? 0)),
-            ("threads", .integer(threads)), ("batch_size", .integer(batchSize)), ("steps", .integer(steps)),
+            ("threads", .integer(options.threads)), ("batch_size", .integer(batchSize)), ("steps", .integer(steps)),
             ("dense_params", .integer(model.parameters.denseCount)),
             ("ex_per_s_median_step", .number((Double(batchSize) / medianStep * 10).rounded() / 10)),
             ("ex_per_s_mean", .number((Double(steps * batchSize) / total * 10).rounded() / 10)),
+            ("forward_ms", ms(forward)), ("backward_ms", ms(backward)), ("optimizer_ms", ms(optimize)),
             ("last_loss", .number(Double(lastLoss))),
             ("peak_rss_mb", .number(peakRSSMegabytes())),
             ("openblas_coretype", .string(openBLASCoretype ?? "(unset)")),
         ])
-        print(json.serialized())
     }
+}
+
+/// Resets VmHWM to the current RSS (`echo 5 > /proc/self/clear_refs`, Linux 4.0+), so the
+/// next `peakRSSMegabytes()` covers only what ran since; does nothing where unsupported.
+func resetPeakRSS() {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
 }
 
 /// VmHWM of /proc/self/status in MiB (0 where unavailable).

@@ -18,6 +18,8 @@ public func attentionForward(
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(sequences, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
+        let kT = UnsafeMutablePointer<Float>.allocate(capacity: dh * L)
+        defer { kT.deallocate() }
         for u in range {
             let n = Int(lengths[u])
             let row = offsets.map { Int($0[u]) } ?? u * L
@@ -27,7 +29,8 @@ public func attentionForward(
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let p = probs + (u * heads + h) * L * L  // [L, L], rows/cols < n used, row stride L
-                gemm(p, ldc: L, q, lda: ld, k, ldb: ld, m: n, n: n, k: dh, transB: true, alpha: scale)
+                transposeInto(kT, k, ldb: ld, n: n, k: dh)
+                smallInnerProduct(p, ldc: L, q, lda: ld, kT, m: n, n: n, k: dh, alpha: scale)
                 for i in 0..<n { softmaxRow(p + i * L, n: n) }
                 gemm(o + h * dh, ldc: d, p, lda: L, v, ldb: ld, m: n, n: dh, k: n)
             }
@@ -46,10 +49,10 @@ public func attentionBackward(
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     let chunks = Swift.max(1, Threads.count)
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunks * L * L)
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunks * (L * L + dh * L))
     defer { scratch.deallocate() }
     parallelFor(sequences, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { c, range in
-        let dp = scratch + c * L * L
+        let dp = scratch + c * (L * L + dh * L), vT = dp + L * L
         for u in range {
             let n = Int(lengths[u])
             if n == 0 { continue }
@@ -59,14 +62,10 @@ public func attentionBackward(
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
                 let p = probs + (u * heads + h) * L * L
-                gemm(dp, ldc: L, dO + h * dh, lda: d, v, ldb: ld, m: n, n: n, k: dh, transB: true)
+                transposeInto(vT, v, ldb: ld, n: n, k: dh)
+                smallInnerProduct(dp, ldc: L, dO + h * dh, lda: d, vT, m: n, n: n, k: dh, alpha: 1)
                 gemm(dv, ldc: ld, p, lda: L, dO + h * dh, ldb: d, m: n, n: dh, k: n, transA: true, beta: 1)
-                for i in 0..<n {
-                    let pi = p + i * L, di = dp + i * L
-                    var dot: Float = 0
-                    for j in 0..<n { dot += pi[j] * di[j] }
-                    for j in 0..<n { di[j] = pi[j] * (di[j] - dot) }
-                }
+                for i in 0..<n { softmaxGradientRow(dp + i * L, probabilities: p + i * L, n: n) }
                 gemm(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
                 gemm(dk, ldc: ld, dp, lda: L, q, ldb: ld, m: n, n: dh, k: n, transA: true, alpha: scale, beta: 1)
             }
@@ -94,11 +93,14 @@ public func appendAttentionForward(
     func userRows(_ u: Int) -> UnsafePointer<Float> { qkvUser + (offsets.map { Int($0[u]) } ?? u * L) * ld }
     if let userIndex {
         parallelFor(B, grain: Swift.max(1, 65_536 / Swift.max(lp * d, 1))) { _, range in
+            let kT = UnsafeMutablePointer<Float>.allocate(capacity: dh * L)
+            defer { kT.deallocate() }
             forEachUserRun(userIndex, range) { u, b0, m in
                 let n = Int(lengths[u]), user = userRows(u)
                 for h in 0..<heads {
                     let p = probs + b0 * ldp + h * lp, y = qkvY + b0 * ld + h * dh, o = out + b0 * d + h * dh
-                    gemm(p, ldc: ldp, y, lda: ld, user + d + h * dh, ldb: ld, m: m, n: n, k: dh, transB: true, alpha: scale)
+                    transposeInto(kT, user + d + h * dh, ldb: ld, n: n, k: dh)
+                    smallInnerProduct(p, ldc: ldp, y, lda: ld, kT, m: m, n: n, k: dh, alpha: scale)
                     for r in 0..<m {
                         let q = y + r * ld, k = q + d
                         var s: Float = 0

@@ -16,7 +16,7 @@ import Testing
         return users.enumerated().map { q, u in (u, (0..<rows.count).filter { ($0 + q) % 3 != 0 }) }
     }
 
-    @Test(arguments: ["early_lowrank", "late_fullrank", "append_fusion", "multi_exclusive", "empty_sequences"])
+    @Test(arguments: ["early_lowrank", "late_fullrank", "append_fusion", "multi_exclusive", "empty_sequences", "long_early", "long_append"])
     func broadcastEqualsEachRowAlone(fixture: String) throws {
         let model = try fixtureModel(fixture)
         let rows = try fixtureRows(fixture, config: model.config)

@@ -181,3 +181,60 @@ let targetCases = [
     expectIdentical(a1.1, a2.1, "append attention dqkvY, 1 vs 2 threads")
     expectIdentical(a1.2, a2.2, "append attention dqkvUser, 1 vs 2 threads")
 }
+
+/// Blocked self-attention (lse only) against the naive attention, with blocks of 1-3 query
+/// rows so every sequence spans several blocks; padded and packed layouts; backward
+/// against central differences; 1 and 2 threads bitwise identical.
+@Test(arguments: attentionCases, [1, 2, 3]) func blockedAttentionMatchesNaive(_ t: AttentionCase, _ block: Int) {
+    let U = t.lengths.count, ld = 3 * t.d
+    let qkv = randomFloats(U * t.L * ld, seed: 21, in: -2...2)
+    let naive = { (x: [Double]) in naiveAttention(x, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads) }
+    var out = [Float](repeating: .nan, count: U * t.L * t.d), lse = [Float](repeating: .nan, count: U * t.L * t.heads)
+    blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads, block: block)
+    #expect(relativeError(out, naive(qkv.doubles)) < 1e-5)
+    let dout = randomFloats(U * t.L * t.d, seed: 22), dqkv0 = randomFloats(qkv.count, seed: 23)
+    var dqkv = dqkv0
+    blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d,
+                             heads: t.heads, block: block)
+    let fd = centralDifference(at: qkv.doubles) { dot(naive($0), dout.doubles) }
+    #expect(relativeError(zip(dqkv, dqkv0).map { Double($0) - Double($1) }, fd) < 1e-4)
+
+    // packed: the valid rows only, in order; same values at those rows
+    var offsets = [Int32](), valid = [Int]()
+    for u in 0..<U { offsets.append(Int32(valid.count)); for i in 0..<Int(t.lengths[u]) { valid.append(u * t.L + i) } }
+    let packed = valid.flatMap { qkv[($0 * ld)..<(($0 + 1) * ld)] }
+    var pout = [Float](repeating: .nan, count: valid.count * t.d), plse = [Float](repeating: .nan, count: valid.count * t.heads)
+    blockedAttentionForward(&pout, lse: &plse, qkv: packed, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads,
+                            offsets: offsets, block: block)
+    expectIdentical(pout, valid.flatMap { out[($0 * t.d)..<(($0 + 1) * t.d)] }, "packed vs padded forward")
+    let pdout = valid.flatMap { dout[($0 * t.d)..<(($0 + 1) * t.d)] }
+    let pd0 = valid.flatMap { dqkv0[($0 * ld)..<(($0 + 1) * ld)] }
+    var pd = pd0
+    blockedAttentionBackward(dqkv: &pd, dout: pdout, lse: plse, qkv: packed, lengths: t.lengths, sequences: U, length: t.L, dim: t.d,
+                             heads: t.heads, offsets: offsets, block: block)
+    expectIdentical(pd, valid.flatMap { dqkv[($0 * ld)..<(($0 + 1) * ld)] }, "packed vs padded backward")
+}
+
+@Test func blockedAttentionLongSequencesAcrossThreads() {
+    // a long sequence (several 64-row blocks, split over the threads by block), short ones, an empty one
+    let L = 200, d = 16, heads = 2
+    let lengths: [Int32] = [200, 3, 0, 131, 64, 65]
+    let U = lengths.count
+    let qkv = randomFloats(U * L * 3 * d, seed: 24), dout = randomFloats(U * L * d, seed: 25)
+    func run() -> ([Float], [Float]) {
+        var out = [Float](repeating: .nan, count: U * L * d), lse = [Float](repeating: .nan, count: U * L * heads)
+        blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+        var dqkv = [Float](repeating: 0, count: qkv.count)
+        blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+        return (out, dqkv)
+    }
+    let one = withThreads(1) { run() }, two = withThreads(2) { run() }
+    expectIdentical(one.0, two.0, "blocked forward, 1 vs 2 threads")
+    expectIdentical(one.1, two.1, "blocked backward, 1 vs 2 threads")
+    #expect(relativeError(one.0, naiveAttention(qkv.doubles, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)) < 1e-5)
+    // the backward equals the one from saved probabilities
+    let (_, probs) = selfAttentionForward(qkv, AttentionCase(lengths: lengths, L: L, d: d, heads: heads))
+    var dqkv = [Float](repeating: 0, count: qkv.count)
+    attentionBackward(dqkv: &dqkv, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+    #expect(relativeError(one.1, dqkv.doubles) < 1e-5)
+}

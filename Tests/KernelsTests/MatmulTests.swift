@@ -183,3 +183,24 @@ func crossForwardMatchesNaive(_ shape: (Int, Int, Int), _ keepW: Bool) {
         if keepW { #expect(relativeError(kept, lin) < 1e-5, "w kept, \(threads) threads") }
     }
 }
+
+/// `smallInnerProduct` (attention scores with a short inner dimension) against the naive
+/// twin: every tail of its 4-row x 16/8-column tiles, strided a and c (padding NaN in a,
+/// untouched in c), and `transposeInto` producing the [k, n] operand from strided rows.
+@Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 16), (7, 31, 16), (9, 24, 3), (13, 65, 32), (64, 200, 16)])
+func smallInnerProductMatchesNaive(_ shape: (Int, Int, Int)) {
+    let (m, n, k) = shape
+    let lda = k + 3, ldb = k + 5, ldc = n + 2
+    var a = randomFloats(m * lda, seed: 31), b = randomFloats(n * ldb, seed: 32)
+    for i in 0..<m { for t in k..<lda { a[i * lda + t] = .nan } }
+    for j in 0..<n { for t in k..<ldb { b[j * ldb + t] = .nan } }
+    var bT = [Float](repeating: .nan, count: k * n)
+    transposeInto(&bT, b, ldb: ldb, n: n, k: k)
+    for t in 0..<k { for j in 0..<n { #expect(bT[t * n + j] == b[j * ldb + t]) } }
+    let c0 = randomFloats(m * ldc, seed: 33)
+    let c = mutating(c0) { smallInnerProduct($0, ldc: ldc, a, lda: lda, bT, m: m, n: n, k: k, alpha: 0.25) }
+    var ref = c0.doubles
+    naiveGemm(&ref, ldc: ldc, a.doubles, lda: lda, b.doubles, ldb: ldb, m: m, n: n, k: k, transB: true, alpha: 0.25)
+    #expect(relativeError(c, ref) < 1e-5)
+    for i in 0..<m { for j in n..<ldc { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding of c written at (\(i), \(j))") } }
+}

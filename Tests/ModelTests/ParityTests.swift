@@ -15,6 +15,9 @@ import Testing
 @Suite struct ParityTests {
     static let outputTolerance: Float = 5e-4
     static let gradientTolerance: Float = 5e-4
+    /// The reference's fixtures plus the long-sequence ones (max_length 256: attention runs
+    /// blocked, several 64-row query blocks per sequence; scripts/make_long_fixtures.py).
+    static let fixtures = Fixtures.modelFixtures + ["long_early", "long_append"]
 
     /// The batch the reference encoded, rebuilt from the fixture's `in.*` tensors.
     static func batch(from expected: SafeTensorsFile, schema: Schema) throws -> Batch {
@@ -88,7 +91,7 @@ import Testing
         return (config, store, expected, try batch(from: expected, schema: config.schema))
     }
 
-    @Test(arguments: Fixtures.modelFixtures)
+    @Test(arguments: Self.fixtures)
     func forwardAndGradients(fixture: String) throws {
         let (config, store, expected, batch) = try Self.load(fixture)
         let model = BraidModel(config: config, parameters: store)
@@ -128,7 +131,7 @@ import Testing
         #expect(failures.isEmpty, "\(fixture): \(failures)")
     }
 
-    @Test(arguments: Fixtures.modelFixtures)
+    @Test(arguments: Self.fixtures)
     func trainingTrajectory(fixture: String) throws {
         let (config, store, expected, batch) = try Self.load(fixture)
         let model = BraidModel(config: config, parameters: store)

@@ -8,18 +8,7 @@ import Kernels
 public func selfAttention(_ qkv: Tensor, lengths: [Int32], heads: Int) -> Tensor {
     let U = qkv.shape[0], L = qkv.shape[1], d = qkv.shape[2] / 3
     precondition(lengths.count == U && d % heads == 0, "selfAttention: \(qkv.shape), \(lengths.count) lengths, \(heads) heads")
-    let y = Tensor(shape: [U, L, d])
-    let probs = Tensor(shape: [U, heads, L, L])
-    lengths.withUnsafeBufferPointer {
-        attentionForward(y.data, probs: probs.data, qkv: qkv.data, lengths: $0.baseAddress!, sequences: U, length: L, dim: d, heads: heads)
-    }
-    y.recordBackward(on: Tape.needsGrad(qkv)) { dy in
-        lengths.withUnsafeBufferPointer {
-            attentionBackward(dqkv: qkv.ensureGrad(), dout: dy, probs: probs.data, qkv: qkv.data, lengths: $0.baseAddress!,
-                              sequences: U, length: L, dim: d, heads: heads)
-        }
-    }
-    return y
+    return attentionOp(qkv, outputShape: [U, L, d], lengths: lengths, offsets: nil, maxLength: L, heads: heads)
 }
 
 /// The packed (jagged) form of `selfAttention`: qkv [T, 3d] holds only valid tokens,
@@ -29,19 +18,39 @@ public func selfAttention(_ qkv: Tensor, lengths: [Int32], heads: Int) -> Tensor
 public func selfAttention(packed qkv: Tensor, lengths: [Int32], offsets: [Int32], maxLength L: Int, heads: Int) -> Tensor {
     let T = qkv.shape[0], d = qkv.shape[1] / 3, U = lengths.count
     precondition(offsets.count == U && d % heads == 0 && qkv.shape.count == 2, "selfAttention(packed:): \(qkv.shape), \(U) lengths, \(heads) heads")
-    let y = Tensor(shape: [T, d])
-    let probs = Tensor(shape: [U, heads, L, L])
-    lengths.withUnsafeBufferPointer { lp in
-        offsets.withUnsafeBufferPointer { op in
-            attentionForward(y.data, probs: probs.data, qkv: qkv.data, lengths: lp.baseAddress!, sequences: U, length: L, dim: d,
-                             heads: heads, offsets: op.baseAddress!)
+    return attentionOp(qkv, outputShape: [T, d], lengths: lengths, offsets: offsets, maxLength: L, heads: heads)
+}
+
+/// Both layouts of `selfAttention`: without a backward (inference), or with sequences
+/// longer than `2 * attentionBlockRows` (`attentionRunsBlocked`), the blocked kernels (memory O(block * L) per thread; the backward recomputes
+/// the probabilities from one log-sum-exp per query row and head, [rows, heads]), else the
+/// kernels that save the probabilities [U, heads, L, L] for the backward.
+func attentionOp(_ qkv: Tensor, outputShape: [Int], lengths: [Int32], offsets: [Int32]?, maxLength L: Int, heads: Int) -> Tensor {
+    let U = lengths.count, d = qkv.lastDim / 3, rows = qkv.count / (3 * d)
+    let y = Tensor(shape: outputShape)
+    let tape = Tape.needsGrad(qkv)
+    let blocked = tape == nil || attentionRunsBlocked(length: L)  // no backward: nothing to save
+    let saved = Tensor(shape: blocked ? [rows, heads] : [U, heads, L, L])
+    func withPointers(_ body: (UnsafePointer<Int32>, UnsafePointer<Int32>?) -> Void) {
+        lengths.withUnsafeBufferPointer { lp in
+            if let offsets { offsets.withUnsafeBufferPointer { body(lp.baseAddress!, $0.baseAddress!) } } else { body(lp.baseAddress!, nil) }
         }
     }
-    y.recordBackward(on: Tape.needsGrad(qkv)) { dy in
-        lengths.withUnsafeBufferPointer { lp in
-            offsets.withUnsafeBufferPointer { op in
-                attentionBackward(dqkv: qkv.ensureGrad(), dout: dy, probs: probs.data, qkv: qkv.data, lengths: lp.baseAddress!,
-                                  sequences: U, length: L, dim: d, heads: heads, offsets: op.baseAddress!)
+    withPointers { lp, op in
+        if blocked {
+            blockedAttentionForward(y.data, lse: saved.data, qkv: qkv.data, lengths: lp, sequences: U, length: L, dim: d, heads: heads, offsets: op)
+        } else {
+            attentionForward(y.data, probs: saved.data, qkv: qkv.data, lengths: lp, sequences: U, length: L, dim: d, heads: heads, offsets: op)
+        }
+    }
+    y.recordBackward(on: tape) { dy in
+        withPointers { lp, op in
+            if blocked {
+                blockedAttentionBackward(dqkv: qkv.ensureGrad(), dout: dy, lse: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
+                                         length: L, dim: d, heads: heads, offsets: op)
+            } else {
+                attentionBackward(dqkv: qkv.ensureGrad(), dout: dy, probs: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
+                                  length: L, dim: d, heads: heads, offsets: op)
             }
         }
     }

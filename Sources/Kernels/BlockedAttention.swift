@@ -1,0 +1,150 @@
+import Foundation
+
+// Blocked self-attention: the same result and qkv/out layouts as `attentionForward` /
+// `attentionBackward` (Attention.swift), without the [L, L] probabilities per sequence and
+// head. Query rows are taken `block` at a time; a block's scores S [r, n] live in per-thread
+// scratch only while they are used, and the forward keeps one number per query row and
+// head, the log-sum-exp lse_i = log sum_j exp(s_ij) (s_ij = scale q_i . k_j), from which the
+// backward recomputes P = exp(S - lse). Memory: O(block * L) per thread instead of
+// O(heads * L^2) per sequence; cost: one more Q K^T product and exp pass in the backward.
+
+/// Query rows per block of the blocked attention kernels (scratch per thread: 2 x [block, L]).
+public let attentionBlockRows = 64
+
+/// Whether self-attention over sequences of at most L positions runs blocked (keeping only
+/// lse) rather than saving the probabilities [U, heads, L, L]. Below it the probabilities of
+/// a whole batch are small (L = 128, 512 sequences, 2 heads: 64 MiB) and saving them skips
+/// the backward's recomputation; above it they grow as L^2 (L = 1024: 4 GiB per layer).
+public func attentionRunsBlocked(length L: Int) -> Bool { L > 2 * attentionBlockRows }
+
+/// Blocked self-attention forward. out [U, L, d] (or packed [T, d] with `offsets`, as
+/// `attentionForward`); lse [rows, heads] with rows = U * L (padded) or T (packed): entry
+/// (row of query i, head h) = log sum_{j < n} exp(scale q_i . k_j); rows past a sequence's
+/// length are not written. Work is split over (sequence, query block) pairs, so one long
+/// sequence (serving one user) also uses every thread.
+public func blockedAttentionForward(
+    _ out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+    qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,
+    offsets: UnsafePointer<Int32>? = nil, block: Int = attentionBlockRows
+) {
+    let dh = d / heads, ld = 3 * d
+    let scale = 1 / Float(dh).squareRoot()
+    // tasks: (sequence, first query row) for every block of every non-empty sequence
+    var tasks: [(u: Int32, i0: Int32)] = []
+    tasks.reserveCapacity(U * ((L + block - 1) / Swift.max(block, 1)))
+    for u in 0..<U {
+        let n = Int(lengths[u])
+        if offsets == nil && n < L { (out + u * L * d + n * d).update(repeating: 0, count: (L - n) * d) }
+        for i0 in stride(from: 0, to: n, by: block) { tasks.append((Int32(u), Int32(i0))) }
+    }
+    tasks.withUnsafeBufferPointer { tasks in
+        parallelFor(tasks.count, grain: Swift.max(1, 32_768 / Swift.max(block * L * d, 1))) { _, range in
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: block * L + dh * L)
+            defer { s.deallocate() }
+            let kT = s + block * L
+            for t in range {
+                let u = Int(tasks[t].u), i0 = Int(tasks[t].i0), n = Int(lengths[u])
+                let r = Swift.min(block, n - i0)
+                let row = (offsets.map { Int($0[u]) } ?? u * L)
+                let base = qkv + row * ld
+                for h in 0..<heads {
+                    let q = base + i0 * ld + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
+                    transposeInto(kT, k, ldb: ld, n: n, k: dh)
+                    smallInnerProduct(s, ldc: n, q, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
+                    for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * n, n: n) }
+                    gemm(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
+                }
+            }
+        }
+    }
+}
+
+/// Blocked self-attention backward: accumulates into dqkv (layout of qkv) from dout, with
+/// the forward's lse. Per sequence, head and query block: S = scale Q_b K^T, P = exp(S - lse),
+/// dP = dO_b V^T, dV += P^T dO_b, dS = P (dP - rowsum(P dP)), dQ_b += scale dS K,
+/// dK += scale dS^T Q_b. Sequences are split over the threads (each owns its dK, dV).
+public func blockedAttentionBackward(
+    dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, lse: UnsafePointer<Float>,
+    qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,
+    offsets: UnsafePointer<Int32>? = nil, block: Int = attentionBlockRows
+) {
+    let dh = d / heads, ld = 3 * d
+    let scale = 1 / Float(dh).squareRoot()
+    parallelFor(U, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L + 2 * dh * L)
+        defer { s.deallocate() }
+        let dp = s + block * L, kT = dp + block * L, vT = kT + dh * L
+        for u in range {
+            let n = Int(lengths[u])
+            if n == 0 { continue }
+            let row = offsets.map { Int($0[u]) } ?? u * L
+            let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d
+            for h in 0..<heads {
+                let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
+                let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
+                transposeInto(kT, k, ldb: ld, n: n, k: dh)
+                transposeInto(vT, v, ldb: ld, n: n, k: dh)
+                for i0 in stride(from: 0, to: n, by: block) {
+                    let r = Swift.min(block, n - i0)
+                    smallInnerProduct(s, ldc: n, q + i0 * ld, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
+                    for i in 0..<r { expShifted(s + i * n, n: n, by: lse[(row + i0 + i) * heads + h]) }
+                    smallInnerProduct(dp, ldc: n, dO + i0 * d + h * dh, lda: d, vT, m: r, n: n, k: dh, alpha: 1)
+                    gemm(dv, ldc: ld, s, lda: n, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, transA: true, beta: 1)
+                    for i in 0..<r { softmaxGradientRow(dp + i * n, probabilities: s + i * n, n: n) }
+                    gemm(dq + i0 * ld, ldc: ld, dp, lda: n, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
+                    gemm(dk, ldc: ld, dp, lda: n, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, transA: true, alpha: scale, beta: 1)
+                }
+            }
+        }
+    }
+}
+
+/// `softmaxRow` of one row in place that also returns log sum_j exp(p_j) (= max + log of
+/// the shifted sum), so the probabilities can be recomputed as exp(p_j - lse).
+@inlinable public func softmaxRowReturningLogSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> Float {
+    if n == 0 { return -.infinity }
+    var mx8 = SIMD8<Float>(repeating: -Float.infinity)
+    var i = 0
+    while i + 8 <= n { mx8 = simdMax(mx8, load8(p + i)); i += 8 }
+    var mx = -Float.infinity
+    for l in 0..<8 { mx = mx8[l] > mx ? mx8[l] : mx }
+    for j in i..<n where p[j] > mx { mx = p[j] }
+    let s = expShiftedSum(p, n: n, by: mx)
+    let inv = SIMD8<Float>(repeating: 1 / s)
+    i = 0
+    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
+    for j in i..<n { p[j] *= inv[0] }
+    return mx + logf(s)
+}
+
+/// p_j = exp(p_j - shift) in place over n entries (SIMD8 `simdExp`).
+@inlinable public func expShifted(_ p: UnsafeMutablePointer<Float>, n: Int, by shift: Float) {
+    _ = expShiftedSum(p, n: n, by: shift)
+}
+
+/// p_j = exp(p_j - shift) in place; returns the sum of the new p_j.
+@inlinable func expShiftedSum(_ p: UnsafeMutablePointer<Float>, n: Int, by shift: Float) -> Float {
+    let m8 = SIMD8<Float>(repeating: shift)
+    var s8 = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= n { let e = simdExp(load8(p + i) - m8); store8(e, p + i); s8 += e; i += 8 }
+    var s = s8.sum()
+    if i < n {
+        let e = simdExp(tail8(p + i, n - i) - m8)
+        for j in 0..<(n - i) { p[i + j] = e[j]; s += e[j] }
+    }
+    return s
+}
+
+/// The softmax backward of one row in place: dp_j = p_j (dp_j - sum_k p_k dp_k) (SIMD8).
+@inlinable public func softmaxGradientRow(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, n: Int) {
+    var d8 = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= n { d8 = d8.addingProduct(load8(p + i), load8(dp + i)); i += 8 }
+    var dot = d8.sum()
+    for j in i..<n { dot += p[j] * dp[j] }
+    let dot8 = SIMD8<Float>(repeating: dot)
+    i = 0
+    while i + 8 <= n { store8(load8(p + i) * (load8(dp + i) - dot8), dp + i); i += 8 }
+    for j in i..<n { dp[j] = p[j] * (dp[j] - dot) }
+}

@@ -1,0 +1,89 @@
+// Products with a short inner dimension k (attention's head width d_h, e.g. 16): scores
+// S = alpha Q K^T. OpenBLAS spends most of such a call packing operands and zeroing C
+// (beta pass) for only k multiply-adds per output; here B is transposed once into a
+// [k, n] scratch (reused over every query block of a sequence) and each tile of 4 rows x 16
+// columns of C is k broadcast-FMA steps in registers, written once.
+
+/// bT [k, n] = b^T for b [n, k] with row stride ldb (one sequence's keys of one head).
+@inlinable public func transposeInto(_ bT: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int) {
+    for j in 0..<n {
+        let row = b + j * ldb
+        for t in 0..<k { bT[t * n + j] = row[t] }
+    }
+}
+
+/// c [m, n] (row stride ldc) = alpha * a [m, k] (row stride lda) times bT [k, n] (row stride n):
+/// c[i, j] = alpha sum_t a[i, t] bT[t, j] (naive twin: `naiveGemm`). Meant for small k.
+@inlinable public func smallInnerProduct(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, _ bT: UnsafePointer<Float>,
+    m: Int, n: Int, k: Int, alpha: Float
+) {
+    let al = SIMD8<Float>(repeating: alpha)
+    var i = 0
+    while i + 4 <= m {
+        let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda
+        var j = 0
+        while j + 16 <= n {
+            var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+            var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+            for t in 0..<k {
+                let b = bT + t * n + j
+                let b0 = load8(b), b1 = load8(b + 8)
+                let x0 = SIMD8(repeating: a0[t]), x1 = SIMD8(repeating: a1[t])
+                let x2 = SIMD8(repeating: a2[t]), x3 = SIMD8(repeating: a3[t])
+                c00 = c00.addingProduct(x0, b0); c01 = c01.addingProduct(x0, b1)
+                c10 = c10.addingProduct(x1, b0); c11 = c11.addingProduct(x1, b1)
+                c20 = c20.addingProduct(x2, b0); c21 = c21.addingProduct(x2, b1)
+                c30 = c30.addingProduct(x3, b0); c31 = c31.addingProduct(x3, b1)
+            }
+            let o = c + i * ldc + j
+            store8(c00 * al, o); store8(c01 * al, o + 8)
+            store8(c10 * al, o + ldc); store8(c11 * al, o + ldc + 8)
+            store8(c20 * al, o + 2 * ldc); store8(c21 * al, o + 2 * ldc + 8)
+            store8(c30 * al, o + 3 * ldc); store8(c31 * al, o + 3 * ldc + 8)
+            j += 16
+        }
+        while j + 8 <= n {
+            var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+            for t in 0..<k {
+                let b0 = load8(bT + t * n + j)
+                c0 = c0.addingProduct(SIMD8(repeating: a0[t]), b0); c1 = c1.addingProduct(SIMD8(repeating: a1[t]), b0)
+                c2 = c2.addingProduct(SIMD8(repeating: a2[t]), b0); c3 = c3.addingProduct(SIMD8(repeating: a3[t]), b0)
+            }
+            let o = c + i * ldc + j
+            store8(c0 * al, o); store8(c1 * al, o + ldc); store8(c2 * al, o + 2 * ldc); store8(c3 * al, o + 3 * ldc)
+            j += 8
+        }
+        if j < n { smallInnerProductScalar(c + i * ldc + j, ldc: ldc, a0, lda: lda, bT + j, ldbT: n, m: 4, n: n - j, k: k, alpha: alpha) }
+        i += 4
+    }
+    while i < m {
+        let ai = a + i * lda
+        var j = 0
+        while j + 16 <= n {
+            var c0 = SIMD8<Float>(), c1 = SIMD8<Float>()
+            for t in 0..<k {
+                let x = SIMD8(repeating: ai[t]), b = bT + t * n + j
+                c0 = c0.addingProduct(x, load8(b)); c1 = c1.addingProduct(x, load8(b + 8))
+            }
+            store8(c0 * al, c + i * ldc + j); store8(c1 * al, c + i * ldc + j + 8)
+            j += 16
+        }
+        if j < n { smallInnerProductScalar(c + i * ldc + j, ldc: ldc, ai, lda: lda, bT + j, ldbT: n, m: 1, n: n - j, k: k, alpha: alpha) }
+        i += 1
+    }
+}
+
+/// The tail of `smallInnerProduct`: c[i, j] = alpha sum_t a[i, t] bT[t, j] by scalar loops.
+@inlinable func smallInnerProductScalar(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, _ bT: UnsafePointer<Float>, ldbT: Int,
+    m: Int, n: Int, k: Int, alpha: Float
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var s: Float = 0
+            for t in 0..<k { s += a[i * lda + t] * bT[t * ldbT + j] }
+            c[i * ldc + j] = alpha * s
+        }
+    }
+}
