@@ -131,6 +131,8 @@ public struct SyntheticGenerator {
 
     // MARK: - Rows
 
+    /// Draws requests until `configuration.rows` candidates are written, each to the split
+    /// its index falls in (train, valid, test in that order), and collects the report.
     private func generateRows(world: World, writers: [BufferedFileWriter], collector: inout ReportCollector,
                               progress: ((Int, Int) -> Void)?) throws {
         let total = configuration.rows
@@ -140,189 +142,28 @@ public struct SyntheticGenerator {
         for writer in writers { writer.buffer.append(header) }
 
         var random = Xoshiro256StarStar(seed: configuration.seed, stream: 1)
-        let missingRate = configuration.missingLabelRate
         let surfaceNames = Self.surfaces.map { Array($0.utf8) }
-        let topicCount = World.topicCount
-        var items = ByteBuffer(capacity: 1024)
-        var actions = ByteBuffer(capacity: 512)
-        var context = ByteBuffer(capacity: 64)
-        var sequenceTopics = [Int](repeating: 0, count: 8)
-        var sequenceWeights = [Double](repeating: 0, count: 8)
-        var similarity = [Double](repeating: 0, count: topicCount)
+        var draw = RequestDraw()
         var row = 0
         var request = 0
         var splitIndex = 0
         var nextProgress = 100_000
 
         while row < total {
-            // Request: surface, user, recent topic, sequence, context.
-            let surfaceDraw = random.uniform()
-            let surface = surfaceDraw < Truth.trafficShares[0] ? 0
-                : surfaceDraw < Truth.trafficShares[0] + Truth.trafficShares[1] ? 1 : 2
-            let user = world.skewedIndex(world.userCount, random.uniform())
-            let recentTopic = random.bernoulli(0.5) ? world.staticTopic(user: user, random.uniform())
-                : random.below(topicCount)
-
-            items.removeAll()
-            actions.removeAll()
-            var sequenceLength = 0
-            let historyStart = world.historyOffsets[user]
-            let historyEnd = world.historyOffsets[user + 1]
-            @inline(__always) func appendItem(_ ad: Int, action: Int) {
-                if sequenceLength > 0 {
-                    items.append(UInt8(ascii: " "))
-                    actions.append(UInt8(ascii: " "))
-                }
-                items.append(UInt8(ascii: "p"))
-                items.append(UInt8(ascii: "c"))
-                items.appendInteger(Int(world.adFine[ad]))
-                actions.append(UInt8(truncatingIfNeeded: 48 + action))
-                if sequenceLength < 8 {
-                    sequenceTopics[sequenceLength] = Int(world.adTopic[ad])
-                    sequenceWeights[sequenceLength] = action == Truth.hideAction ? -1 : 1
-                }
-                sequenceLength += 1
-            }
-            if historyEnd > historyStart {
-                let recentCount = 2 + random.below(7)
-                for _ in 0..<recentCount {
-                    if random.bernoulli(0.1) {
-                        let hiddenTopic = random.below(topicCount)
-                        appendItem(world.ad(topic: hiddenTopic, &random), action: Truth.hideAction)
-                    } else {
-                        let topic = random.bernoulli(0.8) ? recentTopic : world.staticTopic(user: user, random.uniform())
-                        let ad = world.ad(topic: topic, &random)
-                        appendItem(ad, action: Truth.engagementAction(random.uniform()))
-                    }
-                }
-                for index in historyStart..<historyEnd {
-                    appendItem(Int(world.historyItems[index]), action: Int(world.historyActions[index]))
-                }
-            }
-            for topic in 0..<topicCount { similarity[topic] = 0 }
-            for index in 0..<min(8, sequenceLength) {
-                similarity[sequenceTopics[index]] += Truth.recencyWeights[index] * sequenceWeights[index]
-            }
-            for topic in 0..<topicCount { similarity[topic] /= Truth.recencyNormalizer }
-
-            let contextDraw = random.uniform()
-            let contextTopic = contextDraw < 0.5 ? recentTopic
-                : contextDraw < 0.8 ? world.staticTopic(user: user, random.uniform()) : random.below(topicCount)
-            var contextFine = -1
-            context.removeAll()
-            if surface == 1 {
-                let tokenCount = 1 + random.below(3)
-                for token in 0..<tokenCount {
-                    if token > 0 { context.append(UInt8(ascii: " ")) }
-                    let topic = random.bernoulli(Truth.queryWordNoise) ? random.below(topicCount) : contextTopic
-                    let word = world.skewedIndex(World.wordsPerTopic, random.uniform())
-                    context.append(UInt8(ascii: "t"))
-                    context.appendInteger(topic)
-                    context.append(UInt8(ascii: "w"))
-                    context.appendInteger(word)
-                }
-            } else if surface == 2 {
-                contextFine = contextTopic * World.finePerTopic + random.below(World.finePerTopic)
-            }
-
-            // Candidates.
+            draw.next(world: world, &random)
             let candidateCount = 1 + random.below(8)
             for position in 1...candidateCount where row < total {
                 while row >= splitEnds[splitIndex] { splitIndex += 1 }
+                let candidate = CandidateDraw(request: draw, position: position, world: world,
+                                              missingRate: configuration.missingLabelRate, &random)
+                collector.add(surface: draw.surface, click: candidate.clickMissing ? nil : candidate.click,
+                              pClick: candidate.pClick, pClickWithoutSequence: candidate.pClickWithoutSequence,
+                              save: candidate.hasSave && !candidate.saveMissing ? candidate.save : nil,
+                              pSave: candidate.hasSave ? candidate.pSave : nil)
                 let writer = writers[splitIndex]
-                let candidateTopic: Int
-                switch surface {
-                case 0:
-                    let draw = random.uniform()
-                    candidateTopic = draw < 0.3 ? world.staticTopic(user: user, random.uniform())
-                        : draw < 0.5 ? recentTopic : random.below(topicCount)
-                case 1: candidateTopic = random.bernoulli(0.6) ? contextTopic : random.below(topicCount)
-                default: candidateTopic = random.bernoulli(0.5) ? contextTopic : random.below(topicCount)
-                }
-                let ad = world.ad(topic: candidateTopic, &random)
-                let adTopic = Int(world.adTopic[ad])
-                let advertiser = Int(world.adAdvertiser[ad])
-                let interest = world.userInterest[user * topicCount + adTopic]
-                let sequenceTerm = Truth.recentWeight * similarity[adTopic]
-                var contextTerm = 0.0
-                var querySimilarity = 0.0
-                if surface == 1 {
-                    let match = adTopic == contextTopic ? 1.0 : 0.0
-                    contextTerm = Truth.searchMatchWeight * match
-                    querySimilarity = 0.7 * match + Truth.querySimilarityNoise * random.normal()
-                } else if surface == 2 {
-                    contextTerm = (adTopic == contextTopic ? Truth.relatedTopicWeight : 0)
-                        + (Int(world.adFine[ad]) == contextFine ? Truth.relatedFineWeight : 0)
-                }
-                let staticLogit = Truth.clickIntercept[surface] + world.userActivity[user] + world.adQuality[ad]
-                    + world.advertiserQuality[advertiser] + Truth.interestWeight[surface] * interest
-                    + Truth.positionWeight * Foundation.log(Double(position)) + contextTerm
-                let clickProbability = Truth.quantize(Truth.sigmoid(staticLogit + sequenceTerm))
-                let hasSave = surface != 1
-                var saveProbability = 0.0
-                if hasSave {
-                    let saveLogit = Truth.saveIntercept[surface] + Truth.saveInterestWeight * interest
-                        + world.userSaver[user] + Truth.saveRecentWeight * similarity[adTopic]
-                    saveProbability = Truth.quantize(clickProbability * Truth.sigmoid(saveLogit))
-                }
-                let click = random.bernoulli(clickProbability)
-                let save = click && hasSave && random.uniform() * clickProbability < saveProbability
-                let clickMissing = random.bernoulli(missingRate)
-                let saveMissing = hasSave && random.bernoulli(missingRate)
-
-                collector.add(surface: surface, click: clickMissing ? nil : click, pClick: clickProbability,
-                              pClickWithoutSequence: Truth.sigmoid(staticLogit),
-                              save: hasSave && !saveMissing ? save : nil, pSave: hasSave ? saveProbability : nil)
-
                 var out = writer.buffer
                 writer.buffer = ByteBuffer()  // move out to avoid copy-on-write of the large buffer
-                out.append(UInt8(ascii: "r"))
-                out.appendInteger(request)
-                out.append(UInt8(ascii: ","))
-                out.append(surfaceNames[surface])
-                out.append(UInt8(ascii: ","))
-                if !clickMissing { out.append(click ? UInt8(ascii: "1") : UInt8(ascii: "0")) }
-                out.append(UInt8(ascii: ","))
-                if hasSave && !saveMissing { out.append(save ? UInt8(ascii: "1") : UInt8(ascii: "0")) }
-                out.append(UInt8(ascii: ","))
-                out.appendFixed(clickProbability, decimals: 6)
-                out.append(UInt8(ascii: ","))
-                if hasSave { out.appendFixed(saveProbability, decimals: 6) }
-                out.append(UInt8(ascii: ","))
-                out.append(UInt8(ascii: "u"))
-                out.appendInteger(user)
-                out.append(UInt8(ascii: ","))
-                out.append(World.countryCodes[Int(world.userCountry[user])])
-                out.append(UInt8(ascii: ","))
-                out.append(UInt8(ascii: "a"))
-                out.appendInteger(ad)
-                out.append(UInt8(ascii: ","))
-                out.append(UInt8(ascii: "v"))
-                out.appendInteger(advertiser)
-                out.append(UInt8(ascii: ","))
-                out.append(UInt8(ascii: "p"))
-                out.append(UInt8(ascii: "c"))
-                out.appendInteger(Int(world.adFine[ad]))
-                out.append(UInt8(ascii: ","))
-                out.appendInteger(position)
-                out.append(UInt8(ascii: ","))
-                let historicalCTR = world.adHistoricalCTR[ad]
-                if !historicalCTR.isNaN { out.appendFixed(historicalCTR, decimals: 5) }
-                out.append(UInt8(ascii: ","))
-                if surface == 1 { out.append(context) }
-                out.append(UInt8(ascii: ","))
-                if surface == 1 { out.appendFixed(querySimilarity, decimals: 4) }
-                out.append(UInt8(ascii: ","))
-                if surface == 2 {
-                    out.append(UInt8(ascii: "p"))
-                    out.append(UInt8(ascii: "c"))
-                    out.appendInteger(contextFine)
-                }
-                out.append(UInt8(ascii: ","))
-                out.append(items)
-                out.append(UInt8(ascii: ","))
-                out.append(actions)
-                out.append(UInt8(ascii: "\n"))
+                out.appendRow(request: request, draw, candidate, world: world, surfaceName: surfaceNames[draw.surface])
                 writer.buffer = out
                 try writer.flushIfFull()
                 row += 1
@@ -333,6 +174,232 @@ public struct SyntheticGenerator {
             }
             request += 1
         }
+    }
+}
+
+/// One request's draws, which all its candidates share (the story on ``SyntheticGenerator``):
+/// the surface, the user, the recent topic r, the action sequence (item and action text, the
+/// topics and signs of its first 8 actions), the recency-weighted topic similarity
+/// sim[t] = sum_{i<8} 0.8^i sign_i [topic_i = t] / sum_i 0.8^i, the context topic and the
+/// context itself (search: query words; related pins: the context pin). Its buffers are
+/// reused from request to request.
+struct RequestDraw {
+    var surface = 0
+    var user = 0
+    var recentTopic = 0
+    var contextTopic = 0
+    /// The related-pins context pin's fine topic (-1 on the other surfaces).
+    var contextFine = -1
+    var items = ByteBuffer(capacity: 1024)
+    var actions = ByteBuffer(capacity: 512)
+    /// The search query's words (empty on the other surfaces).
+    var context = ByteBuffer(capacity: 64)
+    var sequenceLength = 0
+    var sequenceTopics = [Int](repeating: 0, count: 8)
+    var sequenceWeights = [Double](repeating: 0, count: 8)
+    var similarity = [Double](repeating: 0, count: World.topicCount)
+
+    /// Draws the next request: surface, user and recent topic, then the sequence, then the context.
+    mutating func next(world: World, _ random: inout Xoshiro256StarStar) {
+        let surfaceDraw = random.uniform()
+        surface = surfaceDraw < Truth.trafficShares[0] ? 0
+            : surfaceDraw < Truth.trafficShares[0] + Truth.trafficShares[1] ? 1 : 2
+        user = world.skewedIndex(world.userCount, random.uniform())
+        recentTopic = random.bernoulli(0.5) ? world.staticTopic(user: user, random.uniform()) : random.below(World.topicCount)
+        drawSequence(world: world, &random)
+        drawContext(world: world, &random)
+    }
+
+    /// 2-8 recent actions (10% hides of a random topic, else an engagement on r with
+    /// probability 0.8 or on a static topic), then the user's history; none for a cold user.
+    private mutating func drawSequence(world: World, _ random: inout Xoshiro256StarStar) {
+        items.removeAll()
+        actions.removeAll()
+        sequenceLength = 0
+        let historyStart = world.historyOffsets[user]
+        let historyEnd = world.historyOffsets[user + 1]
+        if historyEnd > historyStart {
+            let recentCount = 2 + random.below(7)
+            for _ in 0..<recentCount {
+                if random.bernoulli(0.1) {
+                    let hiddenTopic = random.below(World.topicCount)
+                    appendAction(world.ad(topic: hiddenTopic, &random), action: Truth.hideAction, world: world)
+                } else {
+                    let topic = random.bernoulli(0.8) ? recentTopic : world.staticTopic(user: user, random.uniform())
+                    let ad = world.ad(topic: topic, &random)
+                    appendAction(ad, action: Truth.engagementAction(random.uniform()), world: world)
+                }
+            }
+            for index in historyStart..<historyEnd {
+                appendAction(Int(world.historyItems[index]), action: Int(world.historyActions[index]), world: world)
+            }
+        }
+        for topic in 0..<World.topicCount { similarity[topic] = 0 }
+        for index in 0..<min(8, sequenceLength) {
+            similarity[sequenceTopics[index]] += Truth.recencyWeights[index] * sequenceWeights[index]
+        }
+        for topic in 0..<World.topicCount { similarity[topic] /= Truth.recencyNormalizer }
+    }
+
+    /// Appends one action on `ad` to the sequence text and, among the first 8, its topic and sign.
+    @inline(__always) private mutating func appendAction(_ ad: Int, action: Int, world: World) {
+        if sequenceLength > 0 {
+            items.append(UInt8(ascii: " "))
+            actions.append(UInt8(ascii: " "))
+        }
+        items.append(UInt8(ascii: "p"))
+        items.append(UInt8(ascii: "c"))
+        items.appendInteger(Int(world.adFine[ad]))
+        actions.append(UInt8(truncatingIfNeeded: 48 + action))
+        if sequenceLength < 8 {
+            sequenceTopics[sequenceLength] = Int(world.adTopic[ad])
+            sequenceWeights[sequenceLength] = action == Truth.hideAction ? -1 : 1
+        }
+        sequenceLength += 1
+    }
+
+    /// The context topic c (r 0.5, static 0.3, uniform 0.2), then search's 1-3 query words
+    /// (each of c, or of a random topic with probability queryWordNoise) or related pins'
+    /// context pin (a fine topic of c).
+    private mutating func drawContext(world: World, _ random: inout Xoshiro256StarStar) {
+        let contextDraw = random.uniform()
+        contextTopic = contextDraw < 0.5 ? recentTopic
+            : contextDraw < 0.8 ? world.staticTopic(user: user, random.uniform()) : random.below(World.topicCount)
+        contextFine = -1
+        context.removeAll()
+        if surface == 1 {
+            let tokenCount = 1 + random.below(3)
+            for token in 0..<tokenCount {
+                if token > 0 { context.append(UInt8(ascii: " ")) }
+                let topic = random.bernoulli(Truth.queryWordNoise) ? random.below(World.topicCount) : contextTopic
+                let word = world.skewedIndex(World.wordsPerTopic, random.uniform())
+                context.append(UInt8(ascii: "t"))
+                context.appendInteger(topic)
+                context.append(UInt8(ascii: "w"))
+                context.appendInteger(word)
+            }
+        } else if surface == 2 {
+            contextFine = contextTopic * World.finePerTopic + random.below(World.finePerTopic)
+        }
+    }
+}
+
+/// One candidate's draws: its ad (topic by surface), the true click and save probabilities
+/// (the logits on ``SyntheticGenerator``, quantised as written), the sampled labels and
+/// which of them are missing, and search's query-ad similarity feature.
+struct CandidateDraw {
+    var position: Int
+    var ad: Int
+    var advertiser: Int
+    var hasSave: Bool
+    var pClick: Double
+    var pClickWithoutSequence: Double
+    var pSave: Double
+    var click: Bool
+    var save: Bool
+    var clickMissing: Bool
+    var saveMissing: Bool
+    var querySimilarity: Double
+
+    init(request r: RequestDraw, position: Int, world: World, missingRate: Double, _ random: inout Xoshiro256StarStar) {
+        let topicCount = World.topicCount
+        let candidateTopic: Int
+        switch r.surface {
+        case 0:
+            let draw = random.uniform()
+            candidateTopic = draw < 0.3 ? world.staticTopic(user: r.user, random.uniform())
+                : draw < 0.5 ? r.recentTopic : random.below(topicCount)
+        case 1: candidateTopic = random.bernoulli(0.6) ? r.contextTopic : random.below(topicCount)
+        default: candidateTopic = random.bernoulli(0.5) ? r.contextTopic : random.below(topicCount)
+        }
+        self.position = position
+        ad = world.ad(topic: candidateTopic, &random)
+        let adTopic = Int(world.adTopic[ad])
+        advertiser = Int(world.adAdvertiser[ad])
+        let interest = world.userInterest[r.user * topicCount + adTopic]
+        let sequenceTerm = Truth.recentWeight * r.similarity[adTopic]
+        var contextTerm = 0.0
+        querySimilarity = 0
+        if r.surface == 1 {
+            let match = adTopic == r.contextTopic ? 1.0 : 0.0
+            contextTerm = Truth.searchMatchWeight * match
+            querySimilarity = 0.7 * match + Truth.querySimilarityNoise * random.normal()
+        } else if r.surface == 2 {
+            contextTerm = (adTopic == r.contextTopic ? Truth.relatedTopicWeight : 0)
+                + (Int(world.adFine[ad]) == r.contextFine ? Truth.relatedFineWeight : 0)
+        }
+        let staticLogit = Truth.clickIntercept[r.surface] + world.userActivity[r.user] + world.adQuality[ad]
+            + world.advertiserQuality[advertiser] + Truth.interestWeight[r.surface] * interest
+            + Truth.positionWeight * Foundation.log(Double(position)) + contextTerm
+        pClick = Truth.quantize(Truth.sigmoid(staticLogit + sequenceTerm))
+        pClickWithoutSequence = Truth.sigmoid(staticLogit)
+        hasSave = r.surface != 1
+        pSave = 0
+        if hasSave {
+            let saveLogit = Truth.saveIntercept[r.surface] + Truth.saveInterestWeight * interest
+                + world.userSaver[r.user] + Truth.saveRecentWeight * r.similarity[adTopic]
+            pSave = Truth.quantize(pClick * Truth.sigmoid(saveLogit))
+        }
+        click = random.bernoulli(pClick)
+        save = click && hasSave && random.uniform() * pClick < pSave
+        clickMissing = random.bernoulli(missingRate)
+        saveMissing = hasSave && random.bernoulli(missingRate)
+    }
+}
+
+extension ByteBuffer {
+    /// Appends one CSV row in `SyntheticGenerator.columns` order: request id, surface,
+    /// labels (empty when missing), true probabilities, user, country, ad, advertiser, pin
+    /// category, position, historical CTR, search's query and similarity, related pins'
+    /// context pin, the sequence's items and actions.
+    mutating func appendRow(request: Int, _ r: RequestDraw, _ c: CandidateDraw, world: World, surfaceName: [UInt8]) {
+        append(UInt8(ascii: "r"))
+        appendInteger(request)
+        append(UInt8(ascii: ","))
+        append(surfaceName)
+        append(UInt8(ascii: ","))
+        if !c.clickMissing { append(c.click ? UInt8(ascii: "1") : UInt8(ascii: "0")) }
+        append(UInt8(ascii: ","))
+        if c.hasSave && !c.saveMissing { append(c.save ? UInt8(ascii: "1") : UInt8(ascii: "0")) }
+        append(UInt8(ascii: ","))
+        appendFixed(c.pClick, decimals: 6)
+        append(UInt8(ascii: ","))
+        if c.hasSave { appendFixed(c.pSave, decimals: 6) }
+        append(UInt8(ascii: ","))
+        append(UInt8(ascii: "u"))
+        appendInteger(r.user)
+        append(UInt8(ascii: ","))
+        append(World.countryCodes[Int(world.userCountry[r.user])])
+        append(UInt8(ascii: ","))
+        append(UInt8(ascii: "a"))
+        appendInteger(c.ad)
+        append(UInt8(ascii: ","))
+        append(UInt8(ascii: "v"))
+        appendInteger(c.advertiser)
+        append(UInt8(ascii: ","))
+        append(UInt8(ascii: "p"))
+        append(UInt8(ascii: "c"))
+        appendInteger(Int(world.adFine[c.ad]))
+        append(UInt8(ascii: ","))
+        appendInteger(c.position)
+        append(UInt8(ascii: ","))
+        let historicalCTR = world.adHistoricalCTR[c.ad]
+        if !historicalCTR.isNaN { appendFixed(historicalCTR, decimals: 5) }
+        append(UInt8(ascii: ","))
+        if r.surface == 1 { append(r.context) }
+        append(UInt8(ascii: ","))
+        if r.surface == 1 { appendFixed(c.querySimilarity, decimals: 4) }
+        append(UInt8(ascii: ","))
+        if r.surface == 2 {
+            append(UInt8(ascii: "p"))
+            append(UInt8(ascii: "c"))
+            appendInteger(r.contextFine)
+        }
+        append(UInt8(ascii: ","))
+        append(r.items)
+        append(UInt8(ascii: ","))
+        append(r.actions)
+        append(UInt8(ascii: "\n"))
     }
 }
 
