@@ -32,7 +32,7 @@ public func attentionForward(
                 transposeInto(kT, k, ldb: ld, n: n, k: dh)
                 smallInnerProduct(p, ldc: L, q, lda: ld, kT, m: n, n: n, k: dh, alpha: scale)
                 for i in 0..<n { softmaxRow(p + i * L, n: n) }
-                gemm(o + h * dh, ldc: d, p, lda: L, v, ldb: ld, m: n, n: dh, k: n)
+                narrowProduct(o + h * dh, ldc: d, p, lda: L, v, ldb: ld, m: n, n: dh, k: n)
             }
         }
     }
@@ -64,10 +64,10 @@ public func attentionBackward(
                 let p = probs + (u * heads + h) * L * L
                 transposeInto(vT, v, ldb: ld, n: n, k: dh)
                 smallInnerProduct(dp, ldc: L, dO + h * dh, lda: d, vT, m: n, n: n, k: dh, alpha: 1)
-                gemm(dv, ldc: ld, p, lda: L, dO + h * dh, ldb: d, m: n, n: dh, k: n, transA: true, beta: 1)
+                narrowProduct(dv, ldc: ld, p, lda: L, transA: true, dO + h * dh, ldb: d, m: n, n: dh, k: n, beta: 1)
                 for i in 0..<n { softmaxGradientRow(dp + i * L, probabilities: p + i * L, n: n) }
-                gemm(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
-                gemm(dk, ldc: ld, dp, lda: L, q, ldb: ld, m: n, n: dh, k: n, transA: true, alpha: scale, beta: 1)
+                narrowProduct(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                narrowProduct(dk, ldc: ld, dp, lda: L, transA: true, q, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
             }
         }
     }
@@ -108,7 +108,7 @@ public func appendAttentionForward(
                         p[r * ldp + n] = s * scale
                         softmaxRow(p + r * ldp, n: n + 1)
                     }
-                    gemm(o, ldc: d, p, lda: ldp, user + 2 * d + h * dh, ldb: ld, m: m, n: dh, k: n)
+                    narrowProduct(o, ldc: d, p, lda: ldp, user + 2 * d + h * dh, ldb: ld, m: m, n: dh, k: n)
                     for r in 0..<m { axpy(o + r * d, y + r * ld + 2 * d, alpha: p[r * ldp + n], count: dh) }
                 }
             }

@@ -52,7 +52,7 @@ public func blockedAttentionForward(
                     transposeInto(kT, k, ldb: ld, n: n, k: dh)
                     smallInnerProduct(s, ldc: n, q, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * n, n: n) }
-                    gemm(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
+                    narrowProduct(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
                 }
             }
         }
@@ -89,10 +89,10 @@ public func blockedAttentionBackward(
                     smallInnerProduct(s, ldc: n, q + i0 * ld, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { expShifted(s + i * n, n: n, by: lse[(row + i0 + i) * heads + h]) }
                     smallInnerProduct(dp, ldc: n, dO + i0 * d + h * dh, lda: d, vT, m: r, n: n, k: dh, alpha: 1)
-                    gemm(dv, ldc: ld, s, lda: n, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, transA: true, beta: 1)
+                    narrowProduct(dv, ldc: ld, s, lda: n, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
                     for i in 0..<r { softmaxGradientRow(dp + i * n, probabilities: s + i * n, n: n) }
-                    gemm(dq + i0 * ld, ldc: ld, dp, lda: n, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
-                    gemm(dk, ldc: ld, dp, lda: n, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, transA: true, alpha: scale, beta: 1)
+                    narrowProduct(dq + i0 * ld, ldc: ld, dp, lda: n, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
+                    narrowProduct(dk, ldc: ld, dp, lda: n, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
                 }
             }
         }

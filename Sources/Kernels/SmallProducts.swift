@@ -1,8 +1,12 @@
-// Products with a short inner dimension k (attention's head width d_h, e.g. 16): scores
-// S = alpha Q K^T. OpenBLAS spends most of such a call packing operands and zeroing C
-// (beta pass) for only k multiply-adds per output; here B is transposed once into a
-// [k, n] scratch (reused over every query block of a sequence) and each tile of 4 rows x 16
-// columns of C is k broadcast-FMA steps in registers, written once.
+// Attention's per-sequence, per-head products, where one dimension is the head width d_h
+// (e.g. 16): OpenBLAS spends most of such a call packing operands and zeroing C for only a
+// few multiply-adds per output. Two register-tiled SIMD8 kernels instead:
+// - `smallInnerProduct` (short inner dimension k = d_h: scores S = alpha Q K^T): B is
+//   transposed once into a [k, n] scratch (reused over every query block of a sequence)
+//   and each tile of 4 rows x 16 columns of C is k broadcast-FMA steps in registers.
+// - `narrowProduct` (few output columns n = d_h: P V, dS K and their transposed-A forms
+//   P^T dO, dS^T Q): each tile of 4 rows x 16 columns of C accumulates over the long k
+//   in registers, reading one row of B (16 floats) and 4 entries of A per step.
 
 /// bT [k, n] = b^T for b [n, k] with row stride ldb (one sequence's keys of one head).
 @inlinable public func transposeInto(_ bT: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int) {
@@ -84,6 +88,86 @@
             var s: Float = 0
             for t in 0..<k { s += a[i * lda + t] * bT[t * ldbT + j] }
             c[i * ldc + j] = alpha * s
+        }
+    }
+}
+
+/// c [m, n] (row stride ldc) = alpha op(a) b + beta c, where op(a) [m, k] is a [m, k] (row
+/// stride lda) or, with `transA`, the transpose of a [k, m] (row stride lda), and b [k, n]
+/// has row stride ldb: c[i, j] = alpha sum_t op(a)[i, t] b[t, j] + beta c[i, j] (naive
+/// twin: `naiveGemm`). Meant for narrow n (a head width); beta 0 never reads c.
+@inlinable public func narrowProduct(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
+    _ b: UnsafePointer<Float>, ldb: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+) {
+    let al = SIMD8<Float>(repeating: alpha), be = SIMD8<Float>(repeating: beta)
+    // op(a)[i, t] lives at a + i * si + t * st
+    let si = transA ? 1 : lda, st = transA ? lda : 1
+    @inline(__always) func finish(_ acc: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>) {
+        store8(beta == 0 ? acc * al : acc * al + be * load8(o), o)
+    }
+    var i = 0
+    while i + 4 <= m {
+        let a0 = a + i * si, a1 = a0 + si, a2 = a1 + si, a3 = a2 + si
+        var j = 0
+        while j + 16 <= n {
+            var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+            var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+            for t in 0..<k {
+                let bt = b + t * ldb + j, o = t * st
+                let b0 = load8(bt), b1 = load8(bt + 8)
+                let x0 = SIMD8(repeating: a0[o]), x1 = SIMD8(repeating: a1[o])
+                let x2 = SIMD8(repeating: a2[o]), x3 = SIMD8(repeating: a3[o])
+                c00 = c00.addingProduct(x0, b0); c01 = c01.addingProduct(x0, b1)
+                c10 = c10.addingProduct(x1, b0); c11 = c11.addingProduct(x1, b1)
+                c20 = c20.addingProduct(x2, b0); c21 = c21.addingProduct(x2, b1)
+                c30 = c30.addingProduct(x3, b0); c31 = c31.addingProduct(x3, b1)
+            }
+            let o = c + i * ldc + j
+            finish(c00, o); finish(c01, o + 8)
+            finish(c10, o + ldc); finish(c11, o + ldc + 8)
+            finish(c20, o + 2 * ldc); finish(c21, o + 2 * ldc + 8)
+            finish(c30, o + 3 * ldc); finish(c31, o + 3 * ldc + 8)
+            j += 16
+        }
+        while j + 8 <= n {
+            var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+            for t in 0..<k {
+                let b0 = load8(b + t * ldb + j), o = t * st
+                c0 = c0.addingProduct(SIMD8(repeating: a0[o]), b0); c1 = c1.addingProduct(SIMD8(repeating: a1[o]), b0)
+                c2 = c2.addingProduct(SIMD8(repeating: a2[o]), b0); c3 = c3.addingProduct(SIMD8(repeating: a3[o]), b0)
+            }
+            let o = c + i * ldc + j
+            finish(c0, o); finish(c1, o + ldc); finish(c2, o + 2 * ldc); finish(c3, o + 3 * ldc)
+            j += 8
+        }
+        if j < n { narrowProductScalar(c + i * ldc + j, ldc: ldc, a0, si: si, st: st, b + j, ldb: ldb, m: 4, n: n - j, k: k, alpha: alpha, beta: beta) }
+        i += 4
+    }
+    while i < m {
+        let ai = a + i * si
+        var j = 0
+        while j + 8 <= n {
+            var c0 = SIMD8<Float>()
+            for t in 0..<k { c0 = c0.addingProduct(SIMD8(repeating: ai[t * st]), load8(b + t * ldb + j)) }
+            finish(c0, c + i * ldc + j)
+            j += 8
+        }
+        if j < n { narrowProductScalar(c + i * ldc + j, ldc: ldc, ai, si: si, st: st, b + j, ldb: ldb, m: 1, n: n - j, k: k, alpha: alpha, beta: beta) }
+        i += 1
+    }
+}
+
+/// The tail of `narrowProduct` by scalar loops (op(a)[i, t] at a + i * si + t * st).
+@inlinable func narrowProductScalar(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, si: Int, st: Int, _ b: UnsafePointer<Float>, ldb: Int,
+    m: Int, n: Int, k: Int, alpha: Float, beta: Float
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var s: Float = 0
+            for t in 0..<k { s += a[i * si + t * st] * b[t * ldb + j] }
+            c[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * c[i * ldc + j]
         }
     }
 }

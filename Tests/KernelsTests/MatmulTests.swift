@@ -204,3 +204,25 @@ func smallInnerProductMatchesNaive(_ shape: (Int, Int, Int)) {
     #expect(relativeError(c, ref) < 1e-5)
     for i in 0..<m { for j in n..<ldc { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding of c written at (\(i), \(j))") } }
 }
+
+/// `narrowProduct` (attention's products with a head-wide output) against the naive twin:
+/// every tile tail (rows mod 4, columns mod 16 and 8), transposed and plain A, beta 0
+/// (c NaN, never read) and beta 1, strided operands, padding of c untouched.
+@Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 64), (7, 31, 65), (9, 24, 3), (13, 8, 200), (64, 16, 64)], [false, true])
+func narrowProductMatchesNaive(_ shape: (Int, Int, Int), _ transA: Bool) {
+    let (m, n, k) = shape
+    let aRows = transA ? k : m, aCols = transA ? m : k
+    let lda = aCols + 3, ldb = n + 5, ldc = n + 2
+    var a = randomFloats(aRows * lda, seed: 41), b = randomFloats(k * ldb, seed: 42)
+    for r in 0..<aRows { for t in aCols..<lda { a[r * lda + t] = .nan } }
+    for t in 0..<k { for j in n..<ldb { b[t * ldb + j] = .nan } }
+    for beta: Float in [0, 1] {
+        var c0 = randomFloats(m * ldc, seed: 43)
+        if beta == 0 { for i in 0..<m { for j in 0..<n { c0[i * ldc + j] = .nan } } }
+        let c = mutating(c0) { narrowProduct($0, ldc: ldc, a, lda: lda, transA: transA, b, ldb: ldb, m: m, n: n, k: k, alpha: 0.5, beta: beta) }
+        var ref = c0.doubles
+        naiveGemm(&ref, ldc: ldc, a.doubles, lda: lda, b.doubles, ldb: ldb, m: m, n: n, k: k, transA: transA, alpha: 0.5, beta: Double(beta))
+        #expect(relativeError(c, ref) < 1e-5, "beta \(beta)")
+        for i in 0..<m { for j in n..<ldc { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding of c written at (\(i), \(j))") } }
+    }
+}
