@@ -8,7 +8,8 @@ import Foundation
 // backward recomputes P = exp(S - lse). Memory: O(block * L) per thread instead of
 // O(heads * L^2) per sequence; cost: one more Q K^T product and exp pass in the backward.
 
-/// Query rows per block of the blocked attention kernels (scratch per thread: 2 x [block, L]).
+/// Nominal query rows per block of the blocked attention kernels (`queryBlockRows` balances
+/// them to block ..< 2 block rows; scratch per thread: 2 x [2 block, L]).
 public let attentionBlockRows = 64
 
 /// Whether self-attention over sequences of at most L positions runs blocked (keeping only
@@ -35,16 +36,17 @@ public func blockedAttentionForward(
     for u in 0..<U {
         let n = Int(lengths[u])
         if offsets == nil && n < L { (out + u * L * d + n * d).update(repeating: 0, count: (L - n) * d) }
-        for i0 in stride(from: 0, to: n, by: block) { tasks.append((Int32(u), Int32(i0))) }
+        let rows = queryBlockRows(n, block: block)
+        for i0 in stride(from: 0, to: n, by: rows) { tasks.append((Int32(u), Int32(i0))) }
     }
     tasks.withUnsafeBufferPointer { tasks in
         parallelFor(tasks.count, grain: Swift.max(1, 32_768 / Swift.max(block * L * d, 1))) { _, range in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: block * L + dh * L)
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L + dh * L)
             defer { s.deallocate() }
-            let kT = s + block * L
+            let kT = s + 2 * block * L
             for t in range {
                 let u = Int(tasks[t].u), i0 = Int(tasks[t].i0), n = Int(lengths[u])
-                let r = Swift.min(block, n - i0)
+                let r = Swift.min(queryBlockRows(n, block: block), n - i0)
                 let row = (offsets.map { Int($0[u]) } ?? u * L)
                 let base = qkv + row * ld
                 for h in 0..<heads {
@@ -71,9 +73,9 @@ public func blockedAttentionBackward(
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(U, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L + 2 * dh * L)
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: 4 * block * L + 2 * dh * L)
         defer { s.deallocate() }
-        let dp = s + block * L, kT = dp + block * L, vT = kT + dh * L
+        let dp = s + 2 * block * L, kT = dp + 2 * block * L, vT = kT + dh * L
         for u in range {
             let n = Int(lengths[u])
             if n == 0 { continue }
@@ -84,8 +86,9 @@ public func blockedAttentionBackward(
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
                 transposeInto(kT, k, ldb: ld, n: n, k: dh)
                 transposeInto(vT, v, ldb: ld, n: n, k: dh)
-                for i0 in stride(from: 0, to: n, by: block) {
-                    let r = Swift.min(block, n - i0)
+                let rows = queryBlockRows(n, block: block)
+                for i0 in stride(from: 0, to: n, by: rows) {
+                    let r = Swift.min(rows, n - i0)
                     smallInnerProduct(s, ldc: n, q + i0 * ld, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { expShifted(s + i * n, n: n, by: lse[(row + i0 + i) * heads + h]) }
                     smallInnerProduct(dp, ldc: n, dO + i0 * d + h * dh, lda: d, vT, m: r, n: n, k: dh, alpha: 1)
@@ -97,6 +100,15 @@ public func blockedAttentionBackward(
             }
         }
     }
+}
+
+/// Query rows per block of a sequence of n valid positions: n split into max(1, n / block)
+/// blocks of equal size (rounded up), so every block has block ..< 2 block rows (n >= block)
+/// and no block is a short remainder that repeats the per-block work (the keys' transpose)
+/// for a few rows (at least 1, also for n = 0). Scratch per thread is therefore sized for 2 block rows.
+@inlinable public func queryBlockRows(_ n: Int, block: Int) -> Int {
+    let blocks = Swift.max(1, n / Swift.max(block, 1))
+    return Swift.max(1, (n + blocks - 1) / blocks)
 }
 
 /// `softmaxRow` of one row in place that also returns log sum_j exp(p_j) (= max + log of
