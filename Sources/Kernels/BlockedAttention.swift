@@ -39,20 +39,30 @@ public func blockedAttentionForward(
         let rows = queryBlockRows(n, block: block)
         for i0 in stride(from: 0, to: n, by: rows) { tasks.append((Int32(u), Int32(i0))) }
     }
+    // every sequence's keys transposed once per head, shared by all its query blocks:
+    // [dh, n] at keysT + row(u) * d + h * dh * n (the rows' own span of a [rows, d] buffer)
+    var rowsTotal = 0
+    for u in 0..<U { rowsTotal = Swift.max(rowsTotal, (offsets.map { Int($0[u]) } ?? u * L) + Int(lengths[u])) }
+    let keysT = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, rowsTotal * d))
+    defer { keysT.deallocate() }
+    parallelFor(U, grain: Swift.max(1, 4_096 / Swift.max(L * d, 1))) { _, range in
+        for u in range {
+            let n = Int(lengths[u]), row = offsets.map { Int($0[u]) } ?? u * L
+            for h in 0..<heads { transposeInto(keysT + row * d + h * dh * n, qkv + row * ld + d + h * dh, ldb: ld, n: n, k: dh) }
+        }
+    }
     tasks.withUnsafeBufferPointer { tasks in
         parallelFor(tasks.count, grain: Swift.max(1, 32_768 / Swift.max(block * L * d, 1))) { _, range in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L + dh * L)
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L)
             defer { s.deallocate() }
-            let kT = s + 2 * block * L
             for t in range {
                 let u = Int(tasks[t].u), i0 = Int(tasks[t].i0), n = Int(lengths[u])
                 let r = Swift.min(queryBlockRows(n, block: block), n - i0)
                 let row = (offsets.map { Int($0[u]) } ?? u * L)
                 let base = qkv + row * ld
                 for h in 0..<heads {
-                    let q = base + i0 * ld + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
-                    transposeInto(kT, k, ldb: ld, n: n, k: dh)
-                    smallInnerProduct(s, ldc: n, q, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
+                    let q = base + i0 * ld + h * dh, v = base + 2 * d + h * dh
+                    smallInnerProduct(s, ldc: n, q, lda: ld, keysT + row * d + h * dh * n, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * n, n: n) }
                     narrowProduct(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
                 }

@@ -10,9 +10,19 @@
 
 /// bT [k, n] = b^T for b [n, k] with row stride ldb (one sequence's keys of one head).
 @inlinable public func transposeInto(_ bT: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int) {
-    for j in 0..<n {
-        let row = b + j * ldb
-        for t in 0..<k { bT[t * n + j] = row[t] }
+    // 8 rows of b at a time: each output row t gets 8 contiguous floats per step
+    var j = 0
+    while j + 8 <= n {
+        let r = b + j * ldb
+        for t in 0..<k {
+            store8(SIMD8(r[t], r[ldb + t], r[2 * ldb + t], r[3 * ldb + t], r[4 * ldb + t], r[5 * ldb + t],
+                         r[6 * ldb + t], r[7 * ldb + t]), bT + t * n + j)
+        }
+        j += 8
+    }
+    while j < n {
+        for t in 0..<k { bT[t * n + j] = b[j * ldb + t] }
+        j += 1
     }
 }
 
