@@ -30,9 +30,9 @@ public func attentionForward(
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let p = probs + (u * heads + h) * L * L  // [L, L], rows/cols < n used, row stride L
                 transposeInto(kT, k, ldb: ld, n: n, k: dh)
-                smallInnerProduct(p, ldc: L, q, lda: ld, kT, m: n, n: n, k: dh, alpha: scale)
+                smallProduct(p, ldc: L, q, lda: ld, kT, ldb: n, m: n, n: n, k: dh, alpha: scale)
                 for i in 0..<n { softmaxRow(p + i * L, n: n) }
-                narrowProduct(o + h * dh, ldc: d, p, lda: L, v, ldb: ld, m: n, n: dh, k: n)
+                smallProduct(o + h * dh, ldc: d, p, lda: L, v, ldb: ld, m: n, n: dh, k: n)
             }
         }
     }
@@ -63,11 +63,11 @@ public func attentionBackward(
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
                 let p = probs + (u * heads + h) * L * L
                 transposeInto(vT, v, ldb: ld, n: n, k: dh)
-                smallInnerProduct(dp, ldc: L, dO + h * dh, lda: d, vT, m: n, n: n, k: dh, alpha: 1)
-                narrowProduct(dv, ldc: ld, p, lda: L, transA: true, dO + h * dh, ldb: d, m: n, n: dh, k: n, beta: 1)
+                smallProduct(dp, ldc: L, dO + h * dh, lda: d, vT, ldb: n, m: n, n: n, k: dh, alpha: 1)
+                smallProduct(dv, ldc: ld, p, lda: L, transA: true, dO + h * dh, ldb: d, m: n, n: dh, k: n, beta: 1)
                 for i in 0..<n { softmaxGradientRow(dp + i * L, probabilities: p + i * L, n: n) }
-                narrowProduct(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
-                narrowProduct(dk, ldc: ld, dp, lda: L, transA: true, q, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                smallProduct(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                smallProduct(dk, ldc: ld, dp, lda: L, transA: true, q, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
             }
         }
     }
@@ -100,7 +100,7 @@ public func appendAttentionForward(
                 for h in 0..<heads {
                     let p = probs + b0 * ldp + h * lp, y = qkvY + b0 * ld + h * dh, o = out + b0 * d + h * dh
                     transposeInto(kT, user + d + h * dh, ldb: ld, n: n, k: dh)
-                    smallInnerProduct(p, ldc: ldp, y, lda: ld, kT, m: m, n: n, k: dh, alpha: scale)
+                    smallProduct(p, ldc: ldp, y, lda: ld, kT, ldb: n, m: m, n: n, k: dh, alpha: scale)
                     for r in 0..<m {
                         let q = y + r * ld, k = q + d
                         var s: Float = 0
@@ -108,7 +108,7 @@ public func appendAttentionForward(
                         p[r * ldp + n] = s * scale
                         softmaxRow(p + r * ldp, n: n + 1)
                     }
-                    narrowProduct(o, ldc: d, p, lda: ldp, user + 2 * d + h * dh, ldb: ld, m: m, n: dh, k: n)
+                    smallProduct(o, ldc: d, p, lda: ldp, user + 2 * d + h * dh, ldb: ld, m: m, n: dh, k: n)
                     for r in 0..<m { axpy(o + r * d, y + r * ld + 2 * d, alpha: p[r * ldp + n], count: dh) }
                 }
             }

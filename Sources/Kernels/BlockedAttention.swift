@@ -62,9 +62,9 @@ public func blockedAttentionForward(
                 let base = qkv + row * ld
                 for h in 0..<heads {
                     let q = base + i0 * ld + h * dh, v = base + 2 * d + h * dh
-                    smallInnerProduct(s, ldc: n, q, lda: ld, keysT + row * d + h * dh * n, m: r, n: n, k: dh, alpha: scale)
+                    smallProduct(s, ldc: n, q, lda: ld, keysT + row * d + h * dh * n, ldb: n, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * n, n: n) }
-                    narrowProduct(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
+                    smallProduct(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
                 }
             }
         }
@@ -99,13 +99,13 @@ public func blockedAttentionBackward(
                 let rows = queryBlockRows(n, block: block)
                 for i0 in stride(from: 0, to: n, by: rows) {
                     let r = Swift.min(rows, n - i0)
-                    smallInnerProduct(s, ldc: n, q + i0 * ld, lda: ld, kT, m: r, n: n, k: dh, alpha: scale)
+                    smallProduct(s, ldc: n, q + i0 * ld, lda: ld, kT, ldb: n, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { expShifted(s + i * n, n: n, by: lse[(row + i0 + i) * heads + h]) }
-                    smallInnerProduct(dp, ldc: n, dO + i0 * d + h * dh, lda: d, vT, m: r, n: n, k: dh, alpha: 1)
-                    narrowProduct(dv, ldc: ld, s, lda: n, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
+                    smallProduct(dp, ldc: n, dO + i0 * d + h * dh, lda: d, vT, ldb: n, m: r, n: n, k: dh, alpha: 1)
+                    smallProduct(dv, ldc: ld, s, lda: n, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
                     for i in 0..<r { softmaxGradientRow(dp + i * n, probabilities: s + i * n, n: n) }
-                    narrowProduct(dq + i0 * ld, ldc: ld, dp, lda: n, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
-                    narrowProduct(dk, ldc: ld, dp, lda: n, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
+                    smallProduct(dq + i0 * ld, ldc: ld, dp, lda: n, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
+                    smallProduct(dk, ldc: ld, dp, lda: n, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
                 }
             }
         }
@@ -119,43 +119,6 @@ public func blockedAttentionBackward(
 @inlinable public func queryBlockRows(_ n: Int, block: Int) -> Int {
     let blocks = Swift.max(1, n / Swift.max(block, 1))
     return Swift.max(1, (n + blocks - 1) / blocks)
-}
-
-/// `softmaxRow` of one row in place that also returns log sum_j exp(p_j) (= max + log of
-/// the shifted sum), so the probabilities can be recomputed as exp(p_j - lse).
-@inlinable public func softmaxRowReturningLogSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> Float {
-    if n == 0 { return -.infinity }
-    var mx8 = SIMD8<Float>(repeating: -Float.infinity)
-    var i = 0
-    while i + 8 <= n { mx8 = simdMax(mx8, load8(p + i)); i += 8 }
-    var mx = -Float.infinity
-    for l in 0..<8 { mx = mx8[l] > mx ? mx8[l] : mx }
-    for j in i..<n where p[j] > mx { mx = p[j] }
-    let s = expShiftedSum(p, n: n, by: mx)
-    let inv = SIMD8<Float>(repeating: 1 / s)
-    i = 0
-    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
-    for j in i..<n { p[j] *= inv[0] }
-    return mx + logf(s)
-}
-
-/// p_j = exp(p_j - shift) in place over n entries (SIMD8 `simdExp`).
-@inlinable public func expShifted(_ p: UnsafeMutablePointer<Float>, n: Int, by shift: Float) {
-    _ = expShiftedSum(p, n: n, by: shift)
-}
-
-/// p_j = exp(p_j - shift) in place; returns the sum of the new p_j.
-@inlinable func expShiftedSum(_ p: UnsafeMutablePointer<Float>, n: Int, by shift: Float) -> Float {
-    let m8 = SIMD8<Float>(repeating: shift)
-    var s8 = SIMD8<Float>(repeating: 0)
-    var i = 0
-    while i + 8 <= n { let e = simdExp(load8(p + i) - m8); store8(e, p + i); s8 += e; i += 8 }
-    var s = s8.sum()
-    if i < n {
-        let e = simdExp(tail8(p + i, n - i) - m8)
-        for j in 0..<(n - i) { p[i + j] = e[j]; s += e[j] }
-    }
-    return s
 }
 
 /// The softmax backward of one row in place: dp_j = p_j (dp_j - sum_k p_k dp_k) (SIMD8).

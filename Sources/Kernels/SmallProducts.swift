@@ -1,12 +1,11 @@
 // Attention's per-sequence, per-head products, where one dimension is the head width d_h
 // (e.g. 16): OpenBLAS spends most of such a call packing operands and zeroing C for only a
-// few multiply-adds per output. Two register-tiled SIMD8 kernels instead:
-// - `smallInnerProduct` (short inner dimension k = d_h: scores S = alpha Q K^T): B is
-//   transposed once into a [k, n] scratch (reused over every query block of a sequence)
-//   and each tile of 4 rows x 16 columns of C is k broadcast-FMA steps in registers.
-// - `narrowProduct` (few output columns n = d_h: P V, dS K and their transposed-A forms
-//   P^T dO, dS^T Q): each tile of 4 rows x 16 columns of C accumulates over the long k
-//   in registers, reading one row of B (16 floats) and 4 entries of A per step.
+// few multiply-adds per output. One register-tiled SIMD8 kernel instead, `smallProduct`:
+// each tile of 4 rows x 16 columns of C accumulates over k in registers, reading one row
+// of B (16 floats) and 4 entries of A per step, and is written once. It serves both shapes:
+// - short inner dimension k = d_h (scores S = alpha Q K^T, dP = dO V^T): B = K^T, the keys
+//   transposed once into a [d_h, n] scratch by `transposeInto`;
+// - few output columns n = d_h (P V, dS K and the transposed-A forms P^T dO, dS^T Q).
 
 /// bT [k, n] = b^T for b [n, k] with row stride ldb (one sequence's keys of one head).
 @inlinable public func transposeInto(_ bT: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int) {
@@ -26,87 +25,11 @@
     }
 }
 
-/// c [m, n] (row stride ldc) = alpha * a [m, k] (row stride lda) times bT [k, n] (row stride n):
-/// c[i, j] = alpha sum_t a[i, t] bT[t, j] (naive twin: `naiveGemm`). Meant for small k.
-@inlinable public func smallInnerProduct(
-    _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, _ bT: UnsafePointer<Float>,
-    m: Int, n: Int, k: Int, alpha: Float
-) {
-    let al = SIMD8<Float>(repeating: alpha)
-    var i = 0
-    while i + 4 <= m {
-        let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda
-        var j = 0
-        while j + 16 <= n {
-            var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
-            var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
-            for t in 0..<k {
-                let b = bT + t * n + j
-                let b0 = load8(b), b1 = load8(b + 8)
-                let x0 = SIMD8(repeating: a0[t]), x1 = SIMD8(repeating: a1[t])
-                let x2 = SIMD8(repeating: a2[t]), x3 = SIMD8(repeating: a3[t])
-                c00 = c00.addingProduct(x0, b0); c01 = c01.addingProduct(x0, b1)
-                c10 = c10.addingProduct(x1, b0); c11 = c11.addingProduct(x1, b1)
-                c20 = c20.addingProduct(x2, b0); c21 = c21.addingProduct(x2, b1)
-                c30 = c30.addingProduct(x3, b0); c31 = c31.addingProduct(x3, b1)
-            }
-            let o = c + i * ldc + j
-            store8(c00 * al, o); store8(c01 * al, o + 8)
-            store8(c10 * al, o + ldc); store8(c11 * al, o + ldc + 8)
-            store8(c20 * al, o + 2 * ldc); store8(c21 * al, o + 2 * ldc + 8)
-            store8(c30 * al, o + 3 * ldc); store8(c31 * al, o + 3 * ldc + 8)
-            j += 16
-        }
-        while j + 8 <= n {
-            var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
-            for t in 0..<k {
-                let b0 = load8(bT + t * n + j)
-                c0 = c0.addingProduct(SIMD8(repeating: a0[t]), b0); c1 = c1.addingProduct(SIMD8(repeating: a1[t]), b0)
-                c2 = c2.addingProduct(SIMD8(repeating: a2[t]), b0); c3 = c3.addingProduct(SIMD8(repeating: a3[t]), b0)
-            }
-            let o = c + i * ldc + j
-            store8(c0 * al, o); store8(c1 * al, o + ldc); store8(c2 * al, o + 2 * ldc); store8(c3 * al, o + 3 * ldc)
-            j += 8
-        }
-        if j < n { smallInnerProductScalar(c + i * ldc + j, ldc: ldc, a0, lda: lda, bT + j, ldbT: n, m: 4, n: n - j, k: k, alpha: alpha) }
-        i += 4
-    }
-    while i < m {
-        let ai = a + i * lda
-        var j = 0
-        while j + 16 <= n {
-            var c0 = SIMD8<Float>(), c1 = SIMD8<Float>()
-            for t in 0..<k {
-                let x = SIMD8(repeating: ai[t]), b = bT + t * n + j
-                c0 = c0.addingProduct(x, load8(b)); c1 = c1.addingProduct(x, load8(b + 8))
-            }
-            store8(c0 * al, c + i * ldc + j); store8(c1 * al, c + i * ldc + j + 8)
-            j += 16
-        }
-        if j < n { smallInnerProductScalar(c + i * ldc + j, ldc: ldc, ai, lda: lda, bT + j, ldbT: n, m: 1, n: n - j, k: k, alpha: alpha) }
-        i += 1
-    }
-}
-
-/// The tail of `smallInnerProduct`: c[i, j] = alpha sum_t a[i, t] bT[t, j] by scalar loops.
-@inlinable func smallInnerProductScalar(
-    _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, _ bT: UnsafePointer<Float>, ldbT: Int,
-    m: Int, n: Int, k: Int, alpha: Float
-) {
-    for i in 0..<m {
-        for j in 0..<n {
-            var s: Float = 0
-            for t in 0..<k { s += a[i * lda + t] * bT[t * ldbT + j] }
-            c[i * ldc + j] = alpha * s
-        }
-    }
-}
-
 /// c [m, n] (row stride ldc) = alpha op(a) b + beta c, where op(a) [m, k] is a [m, k] (row
 /// stride lda) or, with `transA`, the transpose of a [k, m] (row stride lda), and b [k, n]
 /// has row stride ldb: c[i, j] = alpha sum_t op(a)[i, t] b[t, j] + beta c[i, j] (naive
-/// twin: `naiveGemm`). Meant for narrow n (a head width); beta 0 never reads c.
-@inlinable public func narrowProduct(
+/// twin: `naiveGemm`). Meant for a short k or a narrow n (a head width); beta 0 never reads c.
+@inlinable public func smallProduct(
     _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
     _ b: UnsafePointer<Float>, ldb: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
 ) {
@@ -151,7 +74,7 @@
             finish(c0, o); finish(c1, o + ldc); finish(c2, o + 2 * ldc); finish(c3, o + 3 * ldc)
             j += 8
         }
-        if j < n { narrowProductScalar(c + i * ldc + j, ldc: ldc, a0, si: si, st: st, b + j, ldb: ldb, m: 4, n: n - j, k: k, alpha: alpha, beta: beta) }
+        if j < n { smallProductScalar(c + i * ldc + j, ldc: ldc, a0, si: si, st: st, b + j, ldb: ldb, m: 4, n: n - j, k: k, alpha: alpha, beta: beta) }
         i += 4
     }
     while i < m {
@@ -163,13 +86,13 @@
             finish(c0, c + i * ldc + j)
             j += 8
         }
-        if j < n { narrowProductScalar(c + i * ldc + j, ldc: ldc, ai, si: si, st: st, b + j, ldb: ldb, m: 1, n: n - j, k: k, alpha: alpha, beta: beta) }
+        if j < n { smallProductScalar(c + i * ldc + j, ldc: ldc, ai, si: si, st: st, b + j, ldb: ldb, m: 1, n: n - j, k: k, alpha: alpha, beta: beta) }
         i += 1
     }
 }
 
-/// The tail of `narrowProduct` by scalar loops (op(a)[i, t] at a + i * si + t * st).
-@inlinable func narrowProductScalar(
+/// The tail of `smallProduct` by scalar loops (op(a)[i, t] at a + i * si + t * st).
+@inlinable func smallProductScalar(
     _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, si: Int, st: Int, _ b: UnsafePointer<Float>, ldb: Int,
     m: Int, n: Int, k: Int, alpha: Float, beta: Float
 ) {

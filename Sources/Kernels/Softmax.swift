@@ -46,24 +46,49 @@ import Foundation
 /// In-place softmax of one row of n entries (no mask), vectorised with `simdExp`
 /// (FastMath.swift; naive twin: `softmaxForward` above / `naiveSoftmax`).
 @inlinable public func softmaxRow(_ p: UnsafeMutablePointer<Float>, n: Int) {
-    if n == 0 { return }
+    _ = softmaxRowMaxAndSum(p, n: n)
+}
+
+/// `softmaxRow` that also returns log sum_j exp(p_j) (= max + log of the shifted sum), so
+/// the probabilities can be recomputed later as exp(p_j - lse) (blocked attention).
+@inlinable public func softmaxRowReturningLogSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> Float {
+    if n == 0 { return -.infinity }
+    let (mx, s) = softmaxRowMaxAndSum(p, n: n)
+    return mx + logf(s)
+}
+
+/// The softmax of one row in place; returns the row's max and sum_j exp(p_j - max).
+@inlinable @inline(__always) func softmaxRowMaxAndSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> (max: Float, sum: Float) {
+    if n == 0 { return (-.infinity, 0) }
     var mx8 = SIMD8<Float>(repeating: -Float.infinity)
     var i = 0
     while i + 8 <= n { mx8 = simdMax(mx8, load8(p + i)); i += 8 }
     var mx = -Float.infinity
     for l in 0..<8 { mx = mx8[l] > mx ? mx8[l] : mx }
     for j in i..<n where p[j] > mx { mx = p[j] }
-    let m8 = SIMD8<Float>(repeating: mx)
-    var s8 = SIMD8<Float>(repeating: 0)
+    let s = expShiftedSum(p, n: n, by: mx)
+    let inv = SIMD8<Float>(repeating: 1 / s)
     i = 0
+    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
+    for j in i..<n { p[j] *= inv[0] }
+    return (mx, s)
+}
+
+/// p_j = exp(p_j - shift) in place over n entries (SIMD8 `simdExp`).
+@inlinable public func expShifted(_ p: UnsafeMutablePointer<Float>, n: Int, by shift: Float) {
+    _ = expShiftedSum(p, n: n, by: shift)
+}
+
+/// p_j = exp(p_j - shift) in place; returns the sum of the new p_j.
+@inlinable func expShiftedSum(_ p: UnsafeMutablePointer<Float>, n: Int, by shift: Float) -> Float {
+    let m8 = SIMD8<Float>(repeating: shift)
+    var s8 = SIMD8<Float>(repeating: 0)
+    var i = 0
     while i + 8 <= n { let e = simdExp(load8(p + i) - m8); store8(e, p + i); s8 += e; i += 8 }
     var s = s8.sum()
     if i < n {
         let e = simdExp(tail8(p + i, n - i) - m8)
         for j in 0..<(n - i) { p[i + j] = e[j]; s += e[j] }
     }
-    let inv = SIMD8<Float>(repeating: 1 / s)
-    i = 0
-    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
-    for j in i..<n { p[j] *= inv[0] }
+    return s
 }

@@ -184,11 +184,11 @@ func crossForwardMatchesNaive(_ shape: (Int, Int, Int), _ keepW: Bool) {
     }
 }
 
-/// `smallInnerProduct` (attention scores with a short inner dimension) against the naive
-/// twin: every tail of its 4-row x 16/8-column tiles, strided a and c (padding NaN in a,
-/// untouched in c), and `transposeInto` producing the [k, n] operand from strided rows.
+/// `smallProduct` in its short-inner-dimension use (attention scores S = Q K^T with K^T
+/// from `transposeInto`) against the naive twin: every tail of its 4-row x 16/8-column
+/// tiles and of the transpose's 8-row steps, strided a and c (padding NaN in a, untouched in c).
 @Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 16), (7, 31, 16), (9, 24, 3), (13, 65, 32), (64, 200, 16)])
-func smallInnerProductMatchesNaive(_ shape: (Int, Int, Int)) {
+func transposedKeysScoresMatchNaive(_ shape: (Int, Int, Int)) {
     let (m, n, k) = shape
     let lda = k + 3, ldb = k + 5, ldc = n + 2
     var a = randomFloats(m * lda, seed: 31), b = randomFloats(n * ldb, seed: 32)
@@ -198,18 +198,18 @@ func smallInnerProductMatchesNaive(_ shape: (Int, Int, Int)) {
     transposeInto(&bT, b, ldb: ldb, n: n, k: k)
     for t in 0..<k { for j in 0..<n { #expect(bT[t * n + j] == b[j * ldb + t]) } }
     let c0 = randomFloats(m * ldc, seed: 33)
-    let c = mutating(c0) { smallInnerProduct($0, ldc: ldc, a, lda: lda, bT, m: m, n: n, k: k, alpha: 0.25) }
+    let c = mutating(c0) { smallProduct($0, ldc: ldc, a, lda: lda, bT, ldb: n, m: m, n: n, k: k, alpha: 0.25) }
     var ref = c0.doubles
     naiveGemm(&ref, ldc: ldc, a.doubles, lda: lda, b.doubles, ldb: ldb, m: m, n: n, k: k, transB: true, alpha: 0.25)
     #expect(relativeError(c, ref) < 1e-5)
     for i in 0..<m { for j in n..<ldc { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding of c written at (\(i), \(j))") } }
 }
 
-/// `narrowProduct` (attention's products with a head-wide output) against the naive twin:
+/// `smallProduct` (attention's products with a head-wide output) against the naive twin:
 /// every tile tail (rows mod 4, columns mod 16 and 8), transposed and plain A, beta 0
 /// (c NaN, never read) and beta 1, strided operands, padding of c untouched.
 @Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 64), (7, 31, 65), (9, 24, 3), (13, 8, 200), (64, 16, 64)], [false, true])
-func narrowProductMatchesNaive(_ shape: (Int, Int, Int), _ transA: Bool) {
+func smallProductMatchesNaive(_ shape: (Int, Int, Int), _ transA: Bool) {
     let (m, n, k) = shape
     let aRows = transA ? k : m, aCols = transA ? m : k
     let lda = aCols + 3, ldb = n + 5, ldc = n + 2
@@ -219,7 +219,7 @@ func narrowProductMatchesNaive(_ shape: (Int, Int, Int), _ transA: Bool) {
     for beta: Float in [0, 1] {
         var c0 = randomFloats(m * ldc, seed: 43)
         if beta == 0 { for i in 0..<m { for j in 0..<n { c0[i * ldc + j] = .nan } } }
-        let c = mutating(c0) { narrowProduct($0, ldc: ldc, a, lda: lda, transA: transA, b, ldb: ldb, m: m, n: n, k: k, alpha: 0.5, beta: beta) }
+        let c = mutating(c0) { smallProduct($0, ldc: ldc, a, lda: lda, transA: transA, b, ldb: ldb, m: m, n: n, k: k, alpha: 0.5, beta: beta) }
         var ref = c0.doubles
         naiveGemm(&ref, ldc: ldc, a.doubles, lda: lda, b.doubles, ldb: ldb, m: m, n: n, k: k, transA: transA, alpha: 0.5, beta: Double(beta))
         #expect(relativeError(c, ref) < 1e-5, "beta \(beta)")
