@@ -32,9 +32,7 @@ struct BenchDataCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1, got \(batchSize)") }
-        guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
-        guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1, got \(repeats)") }
+        try requireAtLeast(("--batch-size", batchSize, 1), ("--threads", threads, 1), ("--repeats", repeats, 1))
     }
 
     struct Row: Codable {

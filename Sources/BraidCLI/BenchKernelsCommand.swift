@@ -33,8 +33,7 @@ struct BenchKernelsCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
-        guard repeats >= 1, warmup >= 0 else { throw ValidationError("--repeats must be >= 1 and --warmup >= 0") }
+        try requireAtLeast(("--threads", threads, 1), ("--repeats", repeats, 1), ("--warmup", warmup, 0))
         guard elements >= 256, elements % 256 == 0 else { throw ValidationError("--elements must be a positive multiple of 256, got \(elements)") }
         guard parsedSizes.count > 0, parsedSizes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--sizes must be comma-separated positive integers, got '\(sizes)'")

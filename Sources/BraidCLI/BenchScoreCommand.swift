@@ -65,8 +65,7 @@ struct BenchScoreCommand: ParsableCommand {
             throw ValidationError("--max-length changes the architecture: use it with --config, not --model")
         }
         guard !(noBroadcast && broadcastOnly) else { throw ValidationError("give at most one of --no-broadcast and --broadcast-only") }
-        guard requests >= 1 else { throw ValidationError("--requests must be >= 1, got \(requests)") }
-        guard batchUsers >= 0, batchCandidates >= 1 else { throw ValidationError("--batch-users must be >= 0 and --batch-candidates >= 1") }
+        try requireAtLeast(("--requests", requests, 1), ("--batch-users", batchUsers, 0), ("--batch-candidates", batchCandidates, 1))
         guard let list = candidateCounts, !list.isEmpty, list.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--candidates must be comma-separated positive integers, got '\(candidates)'")
         }

@@ -45,6 +45,12 @@ private struct BenchReportError: Error, CustomStringConvertible {
     let description: String
 }
 
+/// Throws "--flag must be >= minimum, got value" for the first option below its minimum:
+/// the range checks of every bench command's `validate()`.
+func requireAtLeast(_ checks: (flag: String, value: Int, minimum: Int)...) throws {
+    for c in checks where c.value < c.minimum { throw ValidationError("\(c.flag) must be >= \(c.minimum), got \(c.value)") }
+}
+
 /// The options `braid bench train` and `braid bench score` share: the model config, the
 /// rows, threads, seed, warm-up and the sequence lengths of the cost curve.
 struct BenchOptions: ParsableArguments {
@@ -68,8 +74,7 @@ struct BenchOptions: ParsableArguments {
     var maxLength: String?
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be >= 1, got \(threads)") }
-        if let warmup, warmup < 0 { throw ValidationError("--warmup must be >= 0, got \(warmup)") }
+        try requireAtLeast(("--threads", threads, 1), ("--warmup", warmup ?? 0, 0))
         if maxLength != nil {
             guard let list = maxLengths, !list.isEmpty, list.allSatisfy({ $0 >= 1 }) else {
                 throw ValidationError("--max-length must be comma-separated positive integers, got '\(maxLength!)'")

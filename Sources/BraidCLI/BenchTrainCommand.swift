@@ -42,8 +42,7 @@ struct BenchTrainCommand: ParsableCommand {
 
     func validate() throws {
         guard options.config != nil else { throw ValidationError("--config FILE is required") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1, got \(batchSize)") }
-        guard steps >= 1 else { throw ValidationError("--steps must be >= 1, got \(steps)") }
+        try requireAtLeast(("--batch-size", batchSize, 1), ("--steps", steps, 1))
         if let fusion, Fusion(rawValue: fusion) == nil {
             throw ValidationError("--fusion: unknown fusion '\(fusion)'; expected early, late or append")
         }

@@ -6,12 +6,12 @@
 public func jsonString(_ text: String, asciiOnly: Bool = false) -> String {
     var result = "\""
     for scalar in text.unicodeScalars {
+        if let escape = sharedEscape(scalar) {
+            result += escape
+            continue
+        }
         switch scalar {
         case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
         case "\u{08}": result += "\\b"
         case "\u{0C}": result += "\\f"
         case _ where scalar.value < 0x20 || (asciiOnly && scalar.value >= 0x7F):
@@ -23,6 +23,18 @@ public func jsonString(_ text: String, asciiOnly: Bool = false) -> String {
         }
     }
     return result + "\""
+}
+
+/// The backslash escapes JSON strings and Python's `repr` share: \\ \n \r \t; nil for any
+/// other scalar.
+func sharedEscape(_ scalar: Unicode.Scalar) -> String? {
+    switch scalar {
+    case "\\": return "\\\\"
+    case "\n": return "\\n"
+    case "\r": return "\\r"
+    case "\t": return "\\t"
+    default: return nil
+    }
 }
 
 /// A JSON number: the shortest text that reads back as the same Double, spelled as Python's

@@ -8,19 +8,14 @@ public func pythonRepr(_ text: String) -> String {
     let quote: Character = text.contains("'") && !text.contains("\"") ? "\"" : "'"
     var out = String(quote)
     for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\\": out += "\\\\"
-        case "\t": out += "\\t"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        default:
-            if Character(scalar) == quote {
-                out += "\\" + String(quote)
-            } else if scalar.value < 0x20 || (0x7F...0xA0).contains(scalar.value) {
-                out += "\\x" + String(format: "%02x", scalar.value)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
+        if let escape = sharedEscape(scalar) {
+            out += escape
+        } else if Character(scalar) == quote {
+            out += "\\" + String(quote)
+        } else if scalar.value < 0x20 || (0x7F...0xA0).contains(scalar.value) {
+            out += "\\x" + String(format: "%02x", scalar.value)
+        } else {
+            out.unicodeScalars.append(scalar)
         }
     }
     out.append(quote)
