@@ -148,15 +148,14 @@ final class ServingTests: XCTestCase {
                          #"braid_score_errors_total{surface="unknown",status="400"} 3"#,
                          #"braid_score_errors_total{surface="home_feed",status="413"} 1"#,
                          #"braid_ignored_keys_total{surface="search"} 1"#,
-                         #"braid_batch_unique_users_bucket{surface="home_feed",le="2"} 1"#,
-                         #"braid_score_latency_seconds_count{surface="home_feed"} 1"#,
-                         #"braid_model_info{surface="search",version="\#(models["search"]!)"} 1"#] {
+                         #"braid_batch_unique_users_bucket{surface="home_feed",le="2.0"} 1"#,
+                         #"braid_http_request_duration_seconds_count{route="/v1/score",surface="home_feed"} 6"#,
+                         #"braid_model_info{surface="search",version="\#(models["search"]!)"} 1.0"#] {
                 XCTAssertTrue(r.text.contains(line + "\n"), "missing metric line \(line) in\n\(r.text)")
             }
             // no admin routes without a token
             r = try await client.request("POST", "/admin/rollback", body: #"{"surface": "search"}"#)
             XCTAssertEqual(r.status, 404)
-            try await client.shutdown()
         }
     }
 
@@ -191,7 +190,6 @@ final class ServingTests: XCTestCase {
                             let version = ((r.json as? [String: Any])?["model"] as? [String: String])?["version"]
                             out.append((big ? -r.status : r.status, version))
                         }
-                        try await client.shutdown()
                         return out
                     }
                 }
@@ -223,12 +221,11 @@ final class ServingTests: XCTestCase {
             XCTAssertEqual(((r.json as? [String: Any])?["models"] as? [String: String])?["home_feed"], v1, "rolled back to v1")
             r = try await admin.request("GET", "/metrics")
             XCTAssertTrue(r.text.contains(#"braid_model_lifecycle_total{action="reload",surface="home_feed",result="ok"} 2"#), r.text)
-            try await admin.shutdown()
         }
     }
 }
 
 extension ServingState {
     /// The version name a model directory gets.
-    func versionsAfterReload(_ url: URL) -> String { (try? LoadedModel.version(of: url.standardizedFileURL)) ?? "?" }
+    func versionsAfterReload(_ url: URL) -> String { (try? LoadedModel.version(of: url.standardizedFileURL, name: url.lastPathComponent)) ?? "?" }
 }
