@@ -35,9 +35,10 @@ trap cleanup EXIT
 
 if [ -z "$model" ]; then
   echo "making a model: braid generate --rows 6000 + braid train --epochs 1" >&2
-  "$braid" generate --out "$work/data" --rows 6000 --seed 1 >/dev/null 2>&1
-  "$braid" train --config "$work/data/model.json" --train "$work/data/train.csv" --valid "$work/data/valid.csv" \
-    --out "$work/run" --epochs 1 --quiet >/dev/null 2>&1
+  "$braid" generate --out "$work/data" --rows 6000 --seed 1 >"$work/make.log" 2>&1 \
+    && "$braid" train --config "$work/data/model.json" --train "$work/data/train.csv" --valid "$work/data/valid.csv" \
+      --out "$work/run" --epochs 1 --quiet >>"$work/make.log" 2>&1 \
+    || { cat "$work/make.log" >&2; exit 1; }
   model="$work/run/model"
 fi
 

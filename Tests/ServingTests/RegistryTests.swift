@@ -30,7 +30,7 @@ final class RegistryTests: XCTestCase {
 
         let lines = LogLines()
         let state = ServingState(configuration: ServingConfiguration(models: [], batchWaitMicroseconds: 0, adminToken: "t",
-                                                                     registry: root.path), log: lines.append)
+                                                                     registry: root.path), log: { lines.append($0) })
         try await state.loadStartModels()
         XCTAssertTrue(state.ready)
         XCTAssertEqual(Array(state.versions.keys), ["home_feed"], "only the surface folders present are served")
@@ -121,7 +121,7 @@ final class RegistryTests: XCTestCase {
         let dirs = try ModelDirs()
         let state = ServingState(configuration: ServingConfiguration(models: [dirs.v1.path], batchWaitMicroseconds: 0,
                                                                      shadows: ["home_feed": dirs.v2.path], shadowShare: 1),
-                                 log: LogLines().append)
+                                 log: { _ in })
         try await state.loadStartModels()
         let bodies = (0..<5).map { scoreBody(users: 2, firstUser: $0, candidates: 3) }
         var expected = 0.0, rows = 0
@@ -163,7 +163,7 @@ final class RegistryTests: XCTestCase {
         try FileManager.default.copyItem(at: dirs.v2, to: feed.appendingPathComponent("0002"))
         let state = ServingState(configuration: ServingConfiguration(models: [], batchWaitMicroseconds: 0, registry: root.path,
                                                                      shadows: ["home_feed": "0002"], shadowShare: 0.5),
-                                 log: LogLines().append)
+                                 log: { _ in })
         try await state.loadStartModels()
         await state.pollRegistry()
         XCTAssertTrue(state.versions["home_feed"]!.hasPrefix("0001-"), "\(state.versions)")

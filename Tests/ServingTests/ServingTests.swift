@@ -150,9 +150,15 @@ final class ServingTests: XCTestCase {
                          #"braid_ignored_keys_total{surface="search"} 1"#,
                          #"braid_batch_unique_users_bucket{surface="home_feed",le="2.0"} 1"#,
                          #"braid_http_request_duration_seconds_count{route="/v1/score",surface="home_feed"} 6"#,
-                         #"braid_model_info{surface="search",version="\#(models["search"]!)"} 1.0"#] {
+                         #"braid_model_info{surface="search",version="\#(models["search"]!)"} 1.0"#,
+                         #"braid_predicted_rows_total{surface="home_feed",task="click",version="\#(models["home_feed"]!)",role="live"} 6"#,
+                         #"braid_http_requests_in_flight{route="/v1/score"} 0.0"#,
+                         "# TYPE braid_http_request_duration_seconds histogram"] {
                 XCTAssertTrue(r.text.contains(line + "\n"), "missing metric line \(line) in\n\(r.text)")
             }
+            // mean predicted probability = sum / rows: the sum is that of the scores answered
+            let predictedSum = metricValue(r.text, #"braid_predicted_probability_sum{surface="home_feed",task="click",version="\#(models["home_feed"]!)",role="live"}"#)
+            XCTAssertEqual(predictedSum ?? -1, scores.flatMap { $0.map { $0["click"]! } }.reduce(0, +), accuracy: 1e-9)
             // no admin routes without a token
             r = try await client.request("POST", "/admin/rollback", body: #"{"surface": "search"}"#)
             XCTAssertEqual(r.status, 404)
