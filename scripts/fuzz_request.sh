@@ -6,8 +6,9 @@
 #
 # 1. Builds the Inference module and its dependencies instrumented for coverage and ASan
 #    (.build-fuzz), and Fuzz/RequestFuzzer.swift against them -> .build-fuzz/request-fuzzer.
-# 2. Runs it on a corpus seeded with Fuzz/seeds (the bodies of Tests/Fixtures/requests) and
-#    Fuzz/request.dict, for SECONDS or RUNS inputs; crashes are written to $OUT/crash-*.
+# 2. Runs it (one process, nice -n 10: the machine is shared) on a corpus seeded with
+#    Fuzz/seeds (the bodies of Tests/Fixtures/requests) and Fuzz/request.dict, for SECONDS or
+#    RUNS inputs; crashes are written to $OUT/crash-*.
 # 3. Starts `braid serve --model Tests/Fixtures/late_fullrank` on 127.0.0.1 and POSTs every
 #    corpus file (and every crash input) to /v1/score: each answer must be 200, or 400/413
 #    with a JSON {"error": {"message"}} body; any other status (5xx) or a dropped connection
@@ -40,7 +41,7 @@ swiftc -O "${cpu_flags[@]}" -sanitize=fuzzer,address -parse-as-library -module-n
 [ "$build_only" = 1 ] && exit 0
 echo "== fuzz: ${seconds}s or ${runs} inputs ==" >&2
 set +e
-ASAN_OPTIONS=detect_leaks=0 .build-fuzz/request-fuzzer -max_total_time="$seconds" -runs="$runs" -max_len=4096 \
+ASAN_OPTIONS=detect_leaks=0 nice -n 10 .build-fuzz/request-fuzzer -max_total_time="$seconds" -runs="$runs" -max_len=4096 \
   -dict=Fuzz/request.dict -artifact_prefix="$out/" -print_final_stats=1 "$out/corpus" Fuzz/seeds 2>&1 | tee "$out/fuzz.log" \
   | grep -E '^#[0-9]+ +(pulse|DONE|NEW)|stat::|ERROR|==[0-9]+==|Fatal|crash' | tail -n 40 >&2
 fuzz_status=${PIPESTATUS[0]}

@@ -19,10 +19,7 @@ final class RegistryTests: XCTestCase {
 
     func testRegistryLifecycle() async throws {
         let dirs = try ModelDirs()
-        let root = dirs.root.appendingPathComponent("registry")
-        let feed = root.appendingPathComponent("home_feed")
-        try FileManager.default.createDirectory(at: feed, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: dirs.v1, to: feed.appendingPathComponent("0001"))
+        let (root, feed) = try dirs.registry([("0001", dirs.v1)])
         // never read: a writer's temporary name, a .tmp name, a stray file
         try FileManager.default.copyItem(at: dirs.v2, to: feed.appendingPathComponent(".0099.tmp-Ab12Cd"))
         try FileManager.default.copyItem(at: dirs.v2, to: feed.appendingPathComponent("0098.tmp"))
@@ -156,11 +153,7 @@ final class RegistryTests: XCTestCase {
     /// never served by the watcher, though it is the newest version.
     func testRegistryShadowVersionIsNotServed() async throws {
         let dirs = try ModelDirs()
-        let root = dirs.root.appendingPathComponent("registry")
-        let feed = root.appendingPathComponent("home_feed")
-        try FileManager.default.createDirectory(at: feed, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: dirs.v1, to: feed.appendingPathComponent("0001"))
-        try FileManager.default.copyItem(at: dirs.v2, to: feed.appendingPathComponent("0002"))
+        let (root, _) = try dirs.registry([("0001", dirs.v1), ("0002", dirs.v2)])
         let state = ServingState(configuration: ServingConfiguration(models: [], batchWaitMicroseconds: 0, registry: root.path,
                                                                      shadows: ["home_feed": "0002"], shadowShare: 0.5),
                                  log: { _ in })

@@ -11,10 +11,7 @@ import XCTest
 final class ServeCLITests: XCTestCase {
     func testBinaryServesRegistryRollsBackAndDrainsOnSIGTERM() async throws {
         let dirs = try ModelDirs()
-        let root = dirs.root.appendingPathComponent("registry")
-        let feed = root.appendingPathComponent("home_feed")
-        try FileManager.default.createDirectory(at: feed, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: dirs.v1, to: feed.appendingPathComponent("0001"))
+        let (root, feed) = try dirs.registry([("0001", dirs.v1)])
 
         let server = try ServerProcess(arguments: ["serve", "--registry", root.path, "--port", "0", "--admin-token", "t",
                                                    "--poll-ms", "50"])

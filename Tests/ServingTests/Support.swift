@@ -28,6 +28,16 @@ final class ModelDirs {
     }
 
     deinit { try? FileManager.default.removeItem(at: root) }
+
+    /// A model registry under `root`: `registry/home_feed/<name>/` copied from each source
+    /// directory of `versions`. Returns the registry and its home_feed folder.
+    func registry(_ versions: [(name: String, source: URL)]) throws -> (root: URL, feed: URL) {
+        let registry = root.appendingPathComponent("registry")
+        let feed = registry.appendingPathComponent("home_feed")
+        try FileManager.default.createDirectory(at: feed, withIntermediateDirectories: true)
+        for (name, source) in versions { try FileManager.default.copyItem(at: source, to: feed.appendingPathComponent(name)) }
+        return (registry, feed)
+    }
 }
 
 /// A scoring body for late_fullrank (surfaces home_feed, search, related_pins): `users`
