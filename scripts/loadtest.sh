@@ -4,7 +4,9 @@
 #   scripts/loadtest.sh [MODEL_DIR]
 #
 # MODEL_DIR: a unified model directory serving $SURFACE (default home_feed); without it a
-# small one is made first (braid generate --rows 6000, braid train --epochs 1, in a temp dir).
+# small one is made first (braid generate --rows 6000, its model.json with sequence fusion
+# $FUSION (default late: the Transformer runs once per user and is broadcast; `early` runs it
+# per candidate, about 2.5x the engine time here), braid train --epochs 1, in a temp dir).
 # Two runs of $DURATION (default 60s) at $CONNECTIONS (default 64) connections, each
 # against a fresh `braid serve --registry` on port $PORT (default 18080):
 #   1. baseline: no swaps;
@@ -24,6 +26,7 @@ duration=${DURATION:-60s}
 connections=${CONNECTIONS:-64}
 candidates=${CANDIDATES:-10}
 surface=${SURFACE:-home_feed}
+fusion=${FUSION:-late}
 token=loadtest-token
 command -v wrk >/dev/null && command -v curl >/dev/null || scripts/setup --no-build --loadtest
 [ -x "$braid" ] || { echo "no braid binary at $braid: scripts/build" >&2; exit 1; }
@@ -34,8 +37,10 @@ cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/
 trap cleanup EXIT
 
 if [ -z "$model" ]; then
-  echo "making a model: braid generate --rows 6000 + braid train --epochs 1" >&2
+  echo "making a model: braid generate --rows 6000, sequence fusion $fusion, braid train --epochs 1" >&2
   "$braid" generate --out "$work/data" --rows 6000 --seed 1 >"$work/make.log" 2>&1 \
+    && python3 -c 'import json, sys; p = sys.argv[1]; c = json.load(open(p)); c["model"]["sequence"]["fusion"] = sys.argv[2]
+json.dump(c, open(p, "w"), indent=1)' "$work/data/model.json" "$fusion" \
     && "$braid" train --config "$work/data/model.json" --train "$work/data/train.csv" --valid "$work/data/valid.csv" \
       --out "$work/run" --epochs 1 --quiet >>"$work/make.log" 2>&1 \
     || { cat "$work/make.log" >&2; exit 1; }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Hummingbird
+import Kernels
 import Serving
 
 /// `braid serve` (SPEC 5, 6): the HTTP scoring service. See docs/SERVING.md.
@@ -62,6 +63,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Enables /admin/reload and /admin/rollback with this bearer token.", valueName: "token"))
     var adminToken: String?
 
+    @Option(help: "Threads of Braid's loops inside one scoring batch (every model scores one batch at a time).")
+    var threads = 1
+
     func validate() throws {
         guard model.isEmpty != (registry == nil) else {
             throw ValidationError("expected either --model DIR (repeatable; a model directory from braid train or braid export) "
@@ -74,6 +78,7 @@ struct ServeCommand: ParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port); expected 0...65535") }
         guard maxBodyBytes >= 1 else { throw ValidationError("--max-body-bytes \(maxBodyBytes); expected >= 1") }
         guard batchWaitUs >= 0 else { throw ValidationError("--batch-wait-us \(batchWaitUs); expected >= 0") }
+        guard threads >= 1 else { throw ValidationError("--threads \(threads); expected >= 1") }
         guard maxBatchCandidates >= 1 else { throw ValidationError("--max-batch-candidates \(maxBatchCandidates); expected >= 1") }
         if let token = adminToken, token.isEmpty { throw ValidationError("--admin-token is empty; expected a secret string") }
     }
@@ -93,6 +98,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        Threads.set(threads)
         let configuration = ServingConfiguration(
             models: model, host: host, port: port, maxUniqueUsers: maxUniqueUsers, maxBodyBytes: maxBodyBytes,
             batchWaitMicroseconds: batchWaitUs, maxBatchCandidates: maxBatchCandidates, adminToken: adminToken,
