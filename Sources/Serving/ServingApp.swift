@@ -87,7 +87,29 @@ public enum ServingApp {
                 }
             }
         }
+        // added last, so it wraps only the not-found responder: JSON 404s, and 405s for
+        // other methods of a known path
+        router.add(middleware: UnroutedMiddleware(methods: Dictionary(grouping: router.routes, by: { "\($0.path)" })
+            .mapValues { $0.map { "\($0.method)" }.sorted() }))
         return router
+    }
+
+    /// Answers requests no route takes: 405 (with `Allow`) when the path is served with
+    /// other methods, else 404; both with the JSON error body of every other error.
+    struct UnroutedMiddleware: RouterMiddleware {
+        typealias Context = BasicRequestContext
+        /// path -> its methods, sorted.
+        let methods: [String: [String]]
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            let path = request.uri.path
+            guard let allowed = methods[path] else {
+                return response(.error(404, "\(request.method) \(path): no such route; expected one of the paths in docs/openapi.yaml"))
+            }
+            var reply = response(.error(405, "\(request.method) \(path): method not allowed; expected \(allowed.joined(separator: " or "))"))
+            reply.headers[.allow] = allowed.joined(separator: ", ")
+            return reply
+        }
     }
 
     /// The application bound to `configuration.host:port`.

@@ -141,7 +141,8 @@ final class RegistryTests: XCTestCase {
         XCTAssertTrue(text.contains(#"braid_shadow_rows_total{surface="home_feed",task="click",version="\#(shadowVersion)"} \#(rows)"#), text)
         let sum = try XCTUnwrap(metricValue(text, #"braid_shadow_abs_diff_sum{surface="home_feed",task="click",version="\#(shadowVersion)"}"#))
         XCTAssertGreaterThan(expected, 0.01, "v2's calibration differs")
-        XCTAssertEqual(sum, expected, accuracy: 1e-9 * Double(rows))
+        // float32 scoring: merged batches may differ from lone requests in the last bits
+        XCTAssertEqual(sum, expected, accuracy: 1e-6 * Double(rows))
         let liveVersion = state.versions["home_feed"]!
         for (version, role) in [(liveVersion, "live"), (shadowVersion, "shadow")] {
             let n = metricValue(text, #"braid_predicted_rows_total{surface="home_feed",task="click",version="\#(version)",role="\#(role)"}"#)

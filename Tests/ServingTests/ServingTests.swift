@@ -159,9 +159,13 @@ final class ServingTests: XCTestCase {
             // mean predicted probability = sum / rows: the sum is that of the scores answered
             let predictedSum = metricValue(r.text, #"braid_predicted_probability_sum{surface="home_feed",task="click",version="\#(models["home_feed"]!)",role="live"}"#)
             XCTAssertEqual(predictedSum ?? -1, scores.flatMap { $0.map { $0["click"]! } }.reduce(0, +), accuracy: 1e-9)
-            // no admin routes without a token
+            // no admin routes without a token; unknown paths 404, other methods 405, both JSON errors
             r = try await client.request("POST", "/admin/rollback", body: #"{"surface": "search"}"#)
             XCTAssertEqual(r.status, 404)
+            XCTAssertTrue(errorMessage(r.json)?.hasPrefix("POST /admin/rollback: no such route") ?? false, r.text)
+            r = try await client.request("GET", "/v1/score")
+            XCTAssertEqual(r.status, 405)
+            XCTAssertEqual(errorMessage(r.json), "GET /v1/score: method not allowed; expected POST", r.text)
         }
     }
 
