@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // OpenBLAS's cblas.h, nothing else.
@@ -51,11 +53,14 @@ let package = Package(
         ]),
         // SPEC 5 request encoding and the tape-free scoring engine with request-level broadcasting.
         .target(name: "Inference", dependencies: ["Tensors", "Model", "Data", "Schema", "JSON"]),
-        // Hummingbird app: routes, micro-batching, metrics, model lifecycle (SPEC 5).
+        // Hummingbird app: routes, micro-batching, model registry and lifecycle, shadow scoring,
+        // metrics through swift-metrics into a swift-prometheus registry (SPEC 5).
         // swift-metrics (via Hummingbird) also has a module named Metrics: aliased away.
         .target(name: "Serving", dependencies: [
             "Inference", "Model", "Data", "Schema", "Checkpoint", "JSON",
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // ONNX export of a surface model: onnx.proto's generated Swift (scripts/gen_onnx_swift.sh) + graph builder.
         .target(name: "ONNX", dependencies: [
@@ -88,7 +93,7 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .testTarget(name: "ServingTests", dependencies: [
-            "Schema", "Model", "Inference", "Serving", "TestSupport",
+            "Schema", "Checkpoint", "Model", "Inference", "Serving", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
         ]),
     ],

@@ -9,14 +9,19 @@ import Model
 /// keep it alive and finish on it even after a reload swaps it out.
 final class LoadedModel: @unchecked Sendable {
     let directory: URL
+    /// The folder name it was found under (the registry's version name; a symlink's own name).
+    let name: String
+    /// `<name>-<12 hex digits>`, see `version(of:name:)`.
     let version: String
+    /// Files of the directory when it was loaded (nil outside a registry).
+    var signature: ModelRegistry.FileSignature?
     let engine: InferenceEngine
     let batchers: [String: MicroBatcher]
     var surfaces: [String] { engine.model.config.surfacesIncluded }
 
     /// Loads the model directory at `path` and warms it with one scoring call per surface
-    /// (blocking; call off the async executors).
-    init(path: String, configuration: ServingConfiguration, metrics: ServingMetrics) throws {
+    /// (blocking; call off the async executors). `name` defaults to the folder's name.
+    init(path: String, name: String? = nil, configuration: ServingConfiguration, metrics: ServingMetrics) throws {
         let url = URL(fileURLWithPath: path).standardizedFileURL
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -30,7 +35,8 @@ final class LoadedModel: @unchecked Sendable {
             throw ServingError(400, "cannot load model directory \(path): \(error)")
         }
         directory = url
-        version = try Self.version(of: url)
+        self.name = name ?? url.lastPathComponent
+        version = try Self.version(of: url, name: self.name)
         engine = InferenceEngine(model: model, maxUniqueUsers: configuration.maxUniqueUsers)
         let queue = DispatchQueue(label: "braid.serving.\(url.lastPathComponent)", qos: .userInitiated)
         var batchers: [String: MicroBatcher] = [:]
@@ -45,21 +51,25 @@ final class LoadedModel: @unchecked Sendable {
         self.batchers = batchers
         for surface in model.config.surfacesIncluded {  // warm-up: one scoring call per surface
             let body = #"{"surface": "\#(surface)", "requests": [{"user": {}, "context": {}, "candidates": [{}]}]}"#
-            _ = try engine.score(body: Foundation.Data(body.utf8))
+            let scored = try engine.score(body: Foundation.Data(body.utf8))
+            guard scored.probabilities.allSatisfy({ (0...1).contains($0) }) else {
+                throw ServingError(400, "model directory \(path): warm-up on \(surface) scored \(scored.probabilities) "
+                    + "(not probabilities: NaN or infinite weights?); expected values in [0, 1]")
+            }
         }
     }
 
-    /// `<folder name>-<12 hex digits of FNV-1a 64 over model.json and weights.safetensors>`:
+    /// `<name>-<12 hex digits of FNV-1a 64 over model.json and weights.safetensors>`:
     /// names the folder for people and changes whenever the files do.
-    static func version(of url: URL) throws -> String {
+    static func version(of url: URL, name: String) throws -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for name in [ModelDirectoryFile.config, ModelDirectoryFile.weights] {
-            let data = try Foundation.Data(contentsOf: url.appendingPathComponent(name), options: .alwaysMapped)
+        for file in [ModelDirectoryFile.config, ModelDirectoryFile.weights] {
+            let data = try Foundation.Data(contentsOf: url.appendingPathComponent(file), options: .alwaysMapped)
             data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
                 for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
             }
         }
         let hex = String(hash, radix: 16)
-        return "\(url.lastPathComponent)-\(String(repeating: "0", count: 16 - hex.count) + hex)".prefix(url.lastPathComponent.count + 13).description
+        return "\(name)-\((String(repeating: "0", count: 16 - hex.count) + hex).prefix(12))"
     }
 }

@@ -12,8 +12,9 @@ import Schema
 ///   `{"error": {"message": "<where>: <what>; expected ..."}}`.
 /// - `GET /healthz` (the process answers), `GET /readyz` (models loaded and warmed),
 ///   `GET /metrics` (Prometheus text), `GET /v1/models` (surface -> version).
-/// - With an admin token: `POST /admin/reload` `{"surface", "model": DIR}` and
-///   `POST /admin/rollback` `{"surface"}`, with `Authorization: Bearer <token>`.
+/// - With an admin token: `POST /admin/reload` `{"surface", "model": DIR}`,
+///   `POST /admin/rollback` `{"surface"}` and `POST /admin/unpin` `{"surface"}`, with
+///   `Authorization: Bearer <token>`. docs/openapi.yaml describes every route.
 public enum ServingApp {
     /// The router over `state` (no models need to be loaded yet: /readyz says 503 until then).
     public static func router(state: ServingState) -> Router<BasicRequestContext> {
@@ -38,21 +39,22 @@ public enum ServingApp {
         }
         router.post("/v1/score") { request, _ in
             let start = DispatchTime.now().uptimeNanoseconds
+            metrics.inFlight(route: "/v1/score", 1)
+            defer { metrics.inFlight(route: "/v1/score", -1) }
+            func answer(_ reply: Reply, surface: String) -> Response {
+                metrics.request(route: "/v1/score", surface: surface, status: reply.status,
+                                seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                return response(reply)
+            }
             guard state.ready else {
-                metrics.request(route: "/v1/score", surface: "unknown", status: 503, seconds: nil)
-                return response(.error(503, "models are not loaded and warmed yet; retry when /readyz answers 200"))
+                return answer(.error(503, "models are not loaded and warmed yet; retry when /readyz answers 200"), surface: "unknown")
             }
-            let body: Foundation.Data
             switch await readBody(request, limit: limit) {
-            case .success(let data): body = data
-            case .failure(let error):
-                metrics.request(route: "/v1/score", surface: "unknown", status: error.reply.status, seconds: nil)
-                return response(error.reply)
+            case .failure(let error): return answer(error.reply, surface: "unknown")
+            case .success(let body):
+                let (reply, surface) = await state.score(body: body)
+                return answer(reply, surface: surface)
             }
-            let (reply, surface) = await state.score(body: body)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            metrics.request(route: "/v1/score", surface: surface, status: reply.status, seconds: reply.status == 200 ? seconds : nil)
-            return response(reply)
         }
 
         if let token = state.configuration.adminToken {
@@ -71,11 +73,43 @@ public enum ServingApp {
                         throw ServingError(400, #"body: expected {"surface": "<surface>"}"#)
                     }
                     let version = try state.rollback(surface: surface)
-                    return #"{"surface": \#(jsonString(surface)), "version": \#(jsonString(version))}"#
+                    let pin = state.pinned[surface].map { jsonString($0) } ?? "null"
+                    return #"{"surface": \#(jsonString(surface)), "version": \#(jsonString(version)), "pinned_until_after": \#(pin)}"#
+                }
+            }
+            router.post("/admin/unpin") { request, _ in
+                await admin(request, token: token, limit: limit, state: state, route: "/admin/unpin") { fields in
+                    guard case .string(let surface)? = fields["surface"] else {
+                        throw ServingError(400, #"body: expected {"surface": "<surface>"}"#)
+                    }
+                    let was = try state.unpin(surface: surface)
+                    return #"{"surface": \#(jsonString(surface)), "was_pinned": \#(was)}"#
                 }
             }
         }
+        // added last, so it wraps only the not-found responder: JSON 404s, and 405s for
+        // other methods of a known path
+        router.add(middleware: UnroutedMiddleware(methods: Dictionary(grouping: router.routes, by: { "\($0.path)" })
+            .mapValues { $0.map { "\($0.method)" }.sorted() }))
         return router
+    }
+
+    /// Answers requests no route takes: 405 (with `Allow`) when the path is served with
+    /// other methods, else 404; both with the JSON error body of every other error.
+    struct UnroutedMiddleware: RouterMiddleware {
+        typealias Context = BasicRequestContext
+        /// path -> its methods, sorted.
+        let methods: [String: [String]]
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            let path = request.uri.path
+            guard let allowed = methods[path] else {
+                return response(.error(404, "\(request.method) \(path): no such route; expected one of the paths in docs/openapi.yaml"))
+            }
+            var reply = response(.error(405, "\(request.method) \(path): method not allowed; expected \(allowed.joined(separator: " or "))"))
+            reply.headers[.allow] = allowed.joined(separator: ", ")
+            return reply
+        }
     }
 
     /// The application bound to `configuration.host:port`.
@@ -115,6 +149,7 @@ public enum ServingApp {
     /// An admin route: bearer token check, JSON object body, `action` -> 200 JSON, or the error.
     static func admin(_ request: Request, token: String, limit: Int, state: ServingState, route: String,
                       _ action: ([String: RequestJSON]) async throws -> String) async -> Response {
+        let start = DispatchTime.now().uptimeNanoseconds
         let reply: Reply
         if request.headers[.authorization] != "Bearer \(token)" {
             reply = .error(401, "Authorization: missing or wrong bearer token; expected \"Authorization: Bearer <admin token>\"")
@@ -134,7 +169,8 @@ public enum ServingApp {
                 }
             }
         }
-        state.metrics.request(route: route, surface: "", status: reply.status, seconds: nil)
+        state.metrics.request(route: route, surface: "", status: reply.status,
+                              seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         return response(reply)
     }
 }

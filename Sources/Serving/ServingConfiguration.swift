@@ -4,8 +4,20 @@ import Foundation
 /// fills it from its flags.
 public struct ServingConfiguration: Codable, Sendable, Equatable {
     /// Model directories to load at start (unified models or surface exports). Each surface
-    /// must be served by exactly one of them.
+    /// must be served by exactly one of them. Empty with a `registry`.
     public var models: [String]
+    /// The model registry folder (`ModelRegistry`): `<surface>/<version>/` model directories;
+    /// the newest complete version of each surface is served and new ones are swapped in.
+    public var registry: String?
+    /// How often the registry is scanned for new versions, in milliseconds. Default 1000.
+    public var registryPollMilliseconds: Int = 1000
+    /// Shadow versions: surface -> a version folder of the registry's surface folder, or a
+    /// model directory path. A share of that surface's requests is also scored by it, off
+    /// the response path, and compared (`braid_shadow_*` metrics).
+    public var shadows: [String: String] = [:]
+    /// The share of a shadowed surface's successful requests scored by its shadow, in
+    /// [0, 1]. Default 0.1 (every tenth request).
+    public var shadowShare: Double = 0.1
     /// Address to bind; default 127.0.0.1 (loopback only).
     public var host: String = "127.0.0.1"
     /// TCP port; default 8080, 0 = an ephemeral port (tests).
@@ -22,14 +34,19 @@ public struct ServingConfiguration: Codable, Sendable, Equatable {
     /// Most candidate rows one micro-batch merges (a single larger request still runs
     /// alone). Default 4096.
     public var maxBatchCandidates: Int = 4096
-    /// When set, `POST /admin/reload` and `POST /admin/rollback` exist and require
+    /// When set, `POST /admin/reload`, `/admin/rollback` and `/admin/unpin` exist and require
     /// `Authorization: Bearer <token>`; nil (default) = no admin routes.
     public var adminToken: String?
 
     public init(models: [String], host: String = "127.0.0.1", port: Int = 8080, maxUniqueUsers: Int = 256,
                 maxBodyBytes: Int = 8 << 20, batchWaitMicroseconds: Int = 2000, maxBatchCandidates: Int = 4096,
-                adminToken: String? = nil) {
+                adminToken: String? = nil, registry: String? = nil, registryPollMilliseconds: Int = 1000,
+                shadows: [String: String] = [:], shadowShare: Double = 0.1) {
         self.models = models
+        self.registry = registry
+        self.registryPollMilliseconds = registryPollMilliseconds
+        self.shadows = shadows
+        self.shadowShare = shadowShare
         self.host = host
         self.port = port
         self.maxUniqueUsers = maxUniqueUsers

@@ -1,129 +1,141 @@
+import CoreMetrics
 import Foundation
+import Prometheus
 
-/// The service's counters and histograms, rendered as Prometheus text (exposition format
-/// 0.0.4) by `render()`. Thread-safe; label values are surfaces this server serves (or
-/// `unknown`), statuses and versions, never free client text.
+/// The service's metrics, recorded through swift-metrics (`Counter`, `FloatingPointCounter`,
+/// `Timer`, `Recorder`, `Gauge`) into this server's own `PrometheusCollectorRegistry`
+/// (swift-prometheus), and rendered as Prometheus text (exposition format 0.0.4) by
+/// `render()`. Each `ServingState` owns one (no process-wide bootstrap, so tests can run
+/// several servers). Label values are surfaces this server serves (or `unknown`), routes,
+/// statuses, tasks and versions, never free client text. docs/SERVING.md lists every metric.
 public final class ServingMetrics: @unchecked Sendable {
-    struct Histogram {
-        let bounds: [Double]
-        var counts: [Int]
-        var sum = 0.0
-        var count = 0
-        init(bounds: [Double]) { self.bounds = bounds; counts = [Int](repeating: 0, count: bounds.count) }
-        mutating func observe(_ x: Double) {
-            for (i, b) in bounds.enumerated() where x <= b { counts[i] += 1 }
-            sum += x
-            count += 1
-        }
-    }
-
-    static let latencyBounds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
-    static let batchRequestBounds: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-    static let batchCandidateBounds: [Double] = [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
-    static let userBounds: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
-
+    /// Where the metrics live; `render()` emits it.
+    public let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
     private let lock = NSLock()
-    private var requests: [[String]: Int] = [:]          // [route, surface, status]
-    private var latency: [String: Histogram] = [:]       // surface (scoring, status 200)
-    private var batchRequests: [String: Histogram] = [:]
-    private var batchCandidates: [String: Histogram] = [:]
-    private var batchUsers: [String: Histogram] = [:]
-    private var batchSeconds: [String: Histogram] = [:]
-    private var ignoredKeys: [String: Int] = [:]
-    private var modelVersions: [String: String] = [:]
-    private var lifecycle: [[String]: Int] = [:]         // [action, surface, result]
+    private var versionGauges: [String: (version: String, gauge: CoreMetrics.Gauge)] = [:]   // surface ->
+    private var pinnedGauges: [String: CoreMetrics.Gauge] = [:]
 
-    public init() {}
+    static let latencyBuckets: [Duration] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+        .map { Duration.nanoseconds(Int64(($0 * 1e9).rounded())) }
 
-    private func locked<T>(_ body: () -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body()
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.latencyBuckets
+        factory.valueHistogramBuckets = [
+            "braid_batch_requests": [1, 2, 4, 8, 16, 32, 64, 128, 256],
+            "braid_batch_candidates": [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+            "braid_batch_unique_users": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+        ]
+        self.factory = factory
     }
 
-    func request(route: String, surface: String, status: Int, seconds: Double?) {
-        locked {
-            requests[[route, surface, String(status)], default: 0] += 1
-            if let seconds { latency[surface, default: Histogram(bounds: Self.latencyBounds)].observe(seconds) }
+    /// The text exposition of everything recorded so far.
+    public func render() -> String { registry.emitToString() }
+
+    /// One answered HTTP request: `braid_http_requests_total{route, surface, status}`, its
+    /// latency in `braid_http_request_duration_seconds{route, surface}`, and for scoring
+    /// errors `braid_score_errors_total{surface, status}` (400 bad input, 413 rejected).
+    func request(route: String, surface: String, status: Int, seconds: Double) {
+        CoreMetrics.Counter(label: "braid_http_requests_total",
+                dimensions: [("route", route), ("surface", surface), ("status", String(status))], factory: factory).increment()
+        CoreMetrics.Timer(label: "braid_http_request_duration_seconds", dimensions: [("route", route), ("surface", surface)], factory: factory)
+            .recordNanoseconds(Int64((seconds * 1e9).rounded()))
+        if route == "/v1/score" && status != 200 {
+            CoreMetrics.Counter(label: "braid_score_errors_total", dimensions: [("surface", surface), ("status", String(status))],
+                    factory: factory).increment()
         }
     }
 
+    /// `braid_http_requests_in_flight{route}`: requests of `route` being handled now (body
+    /// read, scored, not yet answered); `delta` +1 when one starts, -1 when it is answered.
+    func inFlight(route: String, _ delta: Int) {
+        let meter = CoreMetrics.Meter(label: "braid_http_requests_in_flight", dimensions: [("route", route)], factory: factory)
+        if delta > 0 { meter.increment(by: Double(delta)) } else { meter.decrement(by: Double(-delta)) }
+    }
+
+    /// One completed scan of the model registry (`braid_registry_scans_total`).
+    func registryScan() {
+        CoreMetrics.Counter(label: "braid_registry_scans_total", factory: factory).increment()
+    }
+
+    /// One micro-batch: requests merged, candidate rows, distinct users, engine seconds.
     func batch(surface: String, requests n: Int, candidates: Int, users: Int, seconds: Double) {
-        locked {
-            batchRequests[surface, default: Histogram(bounds: Self.batchRequestBounds)].observe(Double(n))
-            batchCandidates[surface, default: Histogram(bounds: Self.batchCandidateBounds)].observe(Double(candidates))
-            batchUsers[surface, default: Histogram(bounds: Self.userBounds)].observe(Double(users))
-            batchSeconds[surface, default: Histogram(bounds: Self.latencyBounds)].observe(seconds)
-        }
+        let labels = [("surface", surface)]
+        CoreMetrics.Recorder(label: "braid_batch_requests", dimensions: labels, aggregate: true, factory: factory).record(n)
+        CoreMetrics.Recorder(label: "braid_batch_candidates", dimensions: labels, aggregate: true, factory: factory).record(candidates)
+        CoreMetrics.Recorder(label: "braid_batch_unique_users", dimensions: labels, aggregate: true, factory: factory).record(users)
+        CoreMetrics.Timer(label: "braid_batch_seconds", dimensions: labels, factory: factory).recordNanoseconds(Int64((seconds * 1e9).rounded()))
     }
 
+    /// Keys of a body that are not features of their side (SPEC 5), per occurrence.
     func ignored(surface: String, keys: Int) {
         guard keys > 0 else { return }
-        locked { ignoredKeys[surface, default: 0] += keys }
+        CoreMetrics.Counter(label: "braid_ignored_keys_total", dimensions: [("surface", surface)], factory: factory).increment(by: keys)
     }
 
-    func setVersions(_ versions: [String: String]) { locked { modelVersions = versions } }
-
-    func lifecycle(action: String, surface: String, result: String) {
-        locked { lifecycle[[action, surface, result], default: 0] += 1 }
-    }
-
-    /// Prometheus text exposition of everything recorded so far.
-    public func render() -> String {
-        locked {
-            var out = ""
-            func labels(_ pairs: [(String, String)]) -> String {
-                "{" + pairs.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}"
-            }
-            func header(_ name: String, _ type: String, _ help: String) {
-                out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            }
-            func histogram(_ name: String, _ help: String, _ values: [String: Histogram]) {
-                header(name, "histogram", help)
-                for (surface, h) in values.sorted(by: { $0.key < $1.key }) {
-                    for (b, c) in zip(h.bounds, h.counts) {
-                        out += "\(name)_bucket\(labels([("surface", surface), ("le", Self.number(b))])) \(c)\n"
-                    }
-                    out += "\(name)_bucket\(labels([("surface", surface), ("le", "+Inf")])) \(h.count)\n"
-                    out += "\(name)_sum\(labels([("surface", surface)])) \(Self.number(h.sum))\n"
-                    out += "\(name)_count\(labels([("surface", surface)])) \(h.count)\n"
-                }
-            }
-            header("braid_http_requests_total", "counter", "HTTP requests by route, surface (scoring only) and status.")
-            for (k, v) in requests.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-                out += "braid_http_requests_total\(labels([("route", k[0]), ("surface", k[1]), ("status", k[2])])) \(v)\n"
-            }
-            header("braid_score_errors_total", "counter", "Scoring requests answered with an error status, by surface and status.")
-            for (k, v) in requests.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where k[0] == "/v1/score" && k[2] != "200" {
-                out += "braid_score_errors_total\(labels([("surface", k[1]), ("status", k[2])])) \(v)\n"
-            }
-            histogram("braid_score_latency_seconds", "Latency of successful POST /v1/score requests (body read to response).", latency)
-            histogram("braid_batch_requests", "HTTP scoring requests merged into one micro-batch.", batchRequests)
-            histogram("braid_batch_candidates", "Candidate rows scored in one micro-batch.", batchCandidates)
-            histogram("braid_batch_unique_users", "Distinct users in one micro-batch (the max_unique_users bound).", batchUsers)
-            histogram("braid_batch_seconds", "Engine time of one micro-batch (merge, score, split).", batchSeconds)
-            header("braid_ignored_keys_total", "counter", "Request keys that are not features of their object's side (SPEC 5).")
-            for (s, v) in ignoredKeys.sorted(by: { $0.key < $1.key }) {
-                out += "braid_ignored_keys_total\(labels([("surface", s)])) \(v)\n"
-            }
-            header("braid_model_info", "gauge", "The model version serving each surface (value 1).")
-            for (s, v) in modelVersions.sorted(by: { $0.key < $1.key }) {
-                out += "braid_model_info\(labels([("surface", s), ("version", v)])) 1\n"
-            }
-            header("braid_model_lifecycle_total", "counter", "Reloads and rollbacks by surface and result.")
-            for (k, v) in lifecycle.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-                out += "braid_model_lifecycle_total\(labels([("action", k[0]), ("surface", k[1]), ("result", k[2])])) \(v)\n"
-            }
-            return out
+    /// Sums of predicted probabilities and their row counts per surface, task, version and
+    /// role (`live` or `shadow`): sum / rows is the mean predicted probability, to compare
+    /// with the observed rate (calibration drift) and between versions. `probabilities` is
+    /// [N, K] row-major over `tasks`.
+    func predicted(surface: String, version: String, role: String, tasks: [String], probabilities: [Double]) {
+        let K = tasks.count
+        guard K > 0, !probabilities.isEmpty else { return }
+        let rows = probabilities.count / K
+        for (k, task) in tasks.enumerated() {
+            var sum = 0.0
+            for n in 0..<rows { sum += probabilities[n * K + k] }
+            let labels = [("surface", surface), ("task", task), ("version", version), ("role", role)]
+            CoreMetrics.FloatingPointCounter(label: "braid_predicted_probability_sum", dimensions: labels, factory: factory).increment(by: sum)
+            CoreMetrics.Counter(label: "braid_predicted_rows_total", dimensions: labels, factory: factory).increment(by: rows)
         }
     }
 
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+    /// A shadow comparison of `rows` candidates: the sum over them of |live - shadow| per
+    /// task (`braid_shadow_abs_diff_sum` / `braid_shadow_rows_total` = mean |diff|).
+    func shadowDiff(surface: String, version: String, task: String, absDiffSum: Double, rows: Int) {
+        let labels = [("surface", surface), ("task", task), ("version", version)]
+        CoreMetrics.FloatingPointCounter(label: "braid_shadow_abs_diff_sum", dimensions: labels, factory: factory).increment(by: absDiffSum)
+        CoreMetrics.Counter(label: "braid_shadow_rows_total", dimensions: labels, factory: factory).increment(by: rows)
     }
 
-    static func number(_ x: Double) -> String {
-        x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : "\(x)"
+    /// A request offered to a shadow version: `result` is ok, error (the shadow refused or
+    /// failed it) or skipped (too many shadow requests in flight).
+    func shadowRequest(surface: String, version: String, result: String) {
+        CoreMetrics.Counter(label: "braid_shadow_requests_total", dimensions: [("surface", surface), ("version", version), ("result", result)],
+                factory: factory).increment()
+    }
+
+    /// `braid_model_info{surface, version} 1` for the versions now serving; the series of a
+    /// version that stopped serving a surface is removed.
+    func setVersions(_ versions: [String: String]) {
+        lock.lock()
+        defer { lock.unlock() }
+        for (surface, old) in versionGauges where versions[surface] != old.version {
+            old.gauge.destroy()
+            versionGauges[surface] = nil
+        }
+        for (surface, version) in versions where versionGauges[surface] == nil {
+            let gauge = CoreMetrics.Gauge(label: "braid_model_info", dimensions: [("surface", surface), ("version", version)], factory: factory)
+            gauge.record(1)
+            versionGauges[surface] = (version, gauge)
+        }
+    }
+
+    /// `braid_model_pinned{surface}`: 1 while a rollback pins the surface's version.
+    func setPinned(surface: String, _ pinned: Bool) {
+        lock.lock()
+        let gauge = pinnedGauges[surface] ?? CoreMetrics.Gauge(label: "braid_model_pinned", dimensions: [("surface", surface)], factory: factory)
+        pinnedGauges[surface] = gauge
+        lock.unlock()
+        gauge.record(pinned ? 1 : 0)
+    }
+
+    /// Model lifecycle events: `action` reload (admin), registry (a version found in the
+    /// registry), rollback, unpin; `result` ok, error (failed to load or warm), incomplete
+    /// (files not whole yet, e.g. a weights file still being copied).
+    func lifecycle(action: String, surface: String, result: String) {
+        CoreMetrics.Counter(label: "braid_model_lifecycle_total", dimensions: [("action", action), ("surface", surface), ("result", result)],
+                factory: factory).increment()
     }
 }

@@ -148,15 +148,24 @@ final class ServingTests: XCTestCase {
                          #"braid_score_errors_total{surface="unknown",status="400"} 3"#,
                          #"braid_score_errors_total{surface="home_feed",status="413"} 1"#,
                          #"braid_ignored_keys_total{surface="search"} 1"#,
-                         #"braid_batch_unique_users_bucket{surface="home_feed",le="2"} 1"#,
-                         #"braid_score_latency_seconds_count{surface="home_feed"} 1"#,
-                         #"braid_model_info{surface="search",version="\#(models["search"]!)"} 1"#] {
+                         #"braid_batch_unique_users_bucket{surface="home_feed",le="2.0"} 1"#,
+                         #"braid_http_request_duration_seconds_count{route="/v1/score",surface="home_feed"} 6"#,
+                         #"braid_model_info{surface="search",version="\#(models["search"]!)"} 1.0"#,
+                         #"braid_predicted_rows_total{surface="home_feed",task="click",version="\#(models["home_feed"]!)",role="live"} 6"#,
+                         #"braid_http_requests_in_flight{route="/v1/score"} 0.0"#,
+                         "# TYPE braid_http_request_duration_seconds histogram"] {
                 XCTAssertTrue(r.text.contains(line + "\n"), "missing metric line \(line) in\n\(r.text)")
             }
-            // no admin routes without a token
+            // mean predicted probability = sum / rows: the sum is that of the scores answered
+            let predictedSum = metricValue(r.text, #"braid_predicted_probability_sum{surface="home_feed",task="click",version="\#(models["home_feed"]!)",role="live"}"#)
+            XCTAssertEqual(predictedSum ?? -1, scores.flatMap { $0.map { $0["click"]! } }.reduce(0, +), accuracy: 1e-9)
+            // no admin routes without a token; unknown paths 404, other methods 405, both JSON errors
             r = try await client.request("POST", "/admin/rollback", body: #"{"surface": "search"}"#)
             XCTAssertEqual(r.status, 404)
-            try await client.shutdown()
+            XCTAssertTrue(errorMessage(r.json)?.hasPrefix("POST /admin/rollback: no such route") ?? false, r.text)
+            r = try await client.request("GET", "/v1/score")
+            XCTAssertEqual(r.status, 405)
+            XCTAssertEqual(errorMessage(r.json), "GET /v1/score: method not allowed; expected POST", r.text)
         }
     }
 
@@ -191,7 +200,6 @@ final class ServingTests: XCTestCase {
                             let version = ((r.json as? [String: Any])?["model"] as? [String: String])?["version"]
                             out.append((big ? -r.status : r.status, version))
                         }
-                        try await client.shutdown()
                         return out
                     }
                 }
@@ -223,12 +231,11 @@ final class ServingTests: XCTestCase {
             XCTAssertEqual(((r.json as? [String: Any])?["models"] as? [String: String])?["home_feed"], v1, "rolled back to v1")
             r = try await admin.request("GET", "/metrics")
             XCTAssertTrue(r.text.contains(#"braid_model_lifecycle_total{action="reload",surface="home_feed",result="ok"} 2"#), r.text)
-            try await admin.shutdown()
         }
     }
 }
 
 extension ServingState {
     /// The version name a model directory gets.
-    func versionsAfterReload(_ url: URL) -> String { (try? LoadedModel.version(of: url.standardizedFileURL)) ?? "?" }
+    func versionsAfterReload(_ url: URL) -> String { (try? LoadedModel.version(of: url.standardizedFileURL, name: url.lastPathComponent)) ?? "?" }
 }

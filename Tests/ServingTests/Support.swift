@@ -12,11 +12,13 @@ final class ModelDirs {
     let root: URL
     let v1: URL
     let v2: URL
+    /// The late_fullrank fixture model (v1's weights and calibration).
+    let model: BraidModel
 
     init() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("braid-serving-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let model = try BraidModel.load(directory: Fixtures.url("late_fullrank"))
+        model = try BraidModel.load(directory: Fixtures.url("late_fullrank"))
         v1 = root.appendingPathComponent("v1")
         v2 = root.appendingPathComponent("v2")
         try model.save(directory: v1)
@@ -26,6 +28,16 @@ final class ModelDirs {
     }
 
     deinit { try? FileManager.default.removeItem(at: root) }
+
+    /// A model registry under `root`: `registry/home_feed/<name>/` copied from each source
+    /// directory of `versions`. Returns the registry and its home_feed folder.
+    func registry(_ versions: [(name: String, source: URL)]) throws -> (root: URL, feed: URL) {
+        let registry = root.appendingPathComponent("registry")
+        let feed = registry.appendingPathComponent("home_feed")
+        try FileManager.default.createDirectory(at: feed, withIntermediateDirectories: true)
+        for (name, source) in versions { try FileManager.default.copyItem(at: source, to: feed.appendingPathComponent(name)) }
+        return (registry, feed)
+    }
 }
 
 /// A scoring body for late_fullrank (surfaces home_feed, search, related_pins): `users`
@@ -84,8 +96,6 @@ struct Client: Sendable {
 
     init(port: Int) { self.port = port }
 
-    func shutdown() async throws {}
-
     func request(_ method: String, _ uri: String, body: String? = nil, headers: [String: String] = [:]) async throws
         -> (status: Int, text: String, json: Any?)
     {
@@ -97,12 +107,20 @@ struct Client: Sendable {
         }
     }
 
-    struct Failure: Error { let message: String }
-
     static func exchange(port: Int, method: String, uri: String, body: [UInt8], headers: [String: String]) throws -> (Int, String) {
+        let fd = try connect(port: port)
+        defer { close(fd) }
+        var head = "\(method) \(uri) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        if !body.isEmpty { head += "Content-Type: application/json\r\n" }
+        for (k, v) in headers { head += "\(k): \(v)\r\n" }
+        try? sendAll(fd, Array((head + "\r\n").utf8) + body)  // the server may answer (413) and close before reading everything
+        return try readResponse(fd, what: "\(method) \(uri)")
+    }
+
+    /// A TCP connection to 127.0.0.1:port (30 s receive timeout).
+    static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(message: "socket failed") }
-        defer { close(fd) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -110,19 +128,33 @@ struct Client: Sendable {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw Failure(message: "connect to 127.0.0.1:\(port) failed") }
-        var head = "\(method) \(uri) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
-        if !body.isEmpty { head += "Content-Type: application/json\r\n" }
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
-        let out = Array((head + "\r\n").utf8) + body
+        guard connected == 0 else {
+            close(fd)
+            throw Failure(message: "connect to 127.0.0.1:\(port) failed")
+        }
+        return fd
+    }
+
+    /// Whether a TCP connection to 127.0.0.1:port is accepted (closed again at once).
+    static func canConnect(port: Int) -> Bool {
+        guard let fd = try? connect(port: port) else { return false }
+        close(fd)
+        return true
+    }
+
+    static func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
         var sent = 0
-        while sent < out.count {
-            let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { break }  // the server may answer (413) and close before reading everything
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw Failure(message: "send failed after \(sent) of \(bytes.count) bytes") }
             sent += n
         }
+    }
+
+    /// Reads until the server closes the connection; the status and the (de-chunked) body.
+    static func readResponse(_ fd: Int32, what: String) throws -> (Int, String) {
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -132,7 +164,7 @@ struct Client: Sendable {
         }
         let text = String(decoding: response, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n"), let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
-            throw Failure(message: "no HTTP response from \(method) \(uri): \(text.prefix(200))")
+            throw Failure(message: "no HTTP response to \(what): \(text.prefix(200))")
         }
         let headText = text[..<split.lowerBound].lowercased()
         var bodyText = String(text[split.upperBound...])
