@@ -12,6 +12,11 @@ import Foundation
 /// them to block ..< 2 block rows; scratch per thread: 2 x [2 block, L]).
 public let attentionBlockRows = 64
 
+/// The block the kernels use at sequence length L: `attentionBlockRows`, fewer for long
+/// sequences (16 at L 1024) so a block's scores and their gradient, 2 x [2 block, L]
+/// floats, stay within about 256 KiB (the per-core L2) instead of streaming through memory.
+public func attentionBlock(length L: Int) -> Int { Swift.min(attentionBlockRows, Swift.max(8, 16_384 / Swift.max(L, 1))) }
+
 /// Whether self-attention over sequences of at most L positions runs blocked (keeping only
 /// lse) rather than saving the probabilities [U, heads, L, L]. Below it the probabilities of
 /// a whole batch are small (L = 128, 512 sequences, 2 heads: 64 MiB) and saving them skips
@@ -26,8 +31,9 @@ public func attentionRunsBlocked(length L: Int) -> Bool { L > 2 * attentionBlock
 public func blockedAttentionForward(
     _ out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,
-    offsets: UnsafePointer<Int32>? = nil, block: Int = attentionBlockRows
+    offsets: UnsafePointer<Int32>? = nil, block: Int? = nil
 ) {
+    let block = block ?? attentionBlock(length: L)
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     // tasks: (sequence, first query row) for every block of every non-empty sequence
@@ -78,8 +84,9 @@ public func blockedAttentionForward(
 public func blockedAttentionBackward(
     dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, lse: UnsafePointer<Float>,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,
-    offsets: UnsafePointer<Int32>? = nil, block: Int = attentionBlockRows
+    offsets: UnsafePointer<Int32>? = nil, block: Int? = nil
 ) {
+    let block = block ?? attentionBlock(length: L)
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(U, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
