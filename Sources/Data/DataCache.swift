@@ -41,7 +41,7 @@ public struct CacheError: Error, CustomStringConvertible, Equatable, Sendable {
 ///
 /// `DataCache.open(csv:config:)` reuses `<csv>.braidcache` when its key, the CSV's size and
 /// mtime match, and otherwise rebuilds it (written to a temporary file, then renamed).
-public final class DataCache: @unchecked Sendable {
+public final class DataCache: RowSource, @unchecked Sendable {
     /// The cache format this code reads and writes.
     public static let formatVersion: UInt64 = 1
     static let magic: [UInt8] = Array("BRDCACHE".utf8)
@@ -51,8 +51,8 @@ public final class DataCache: @unchecked Sendable {
     public let schema: Schema
     /// Rows stored (bad rows skipped at build time excluded).
     public let count: Int
-    /// [N] index into `schema.surfaces` of each row.
-    public let surface: [Int32]
+    /// [N] index into `schema.surfaces` of each row (read from the mapped blocks on each use).
+    public var surface: [Int32] { targets(rows: 0 ..< count).surface }
     /// The statistics `standardize` features are transformed with (the config's, or fitted on
     /// these rows with `EncodeOptions.fitDenseStats`).
     public let denseStats: [String: DenseStats]
@@ -81,8 +81,8 @@ public final class DataCache: @unchecked Sendable {
     /// blocks[b].start for each b, for the row -> block search.
     private let blockStarts: [Int]
     private let taskCount: Int, denseCount: Int, maxLength: Int
-    /// Per dense feature: 0 none, 1 log1p, 2 standardize; and mean / std for standardize.
-    private let denseKind: [UInt8], denseMean: [Double], denseStd: [Double]
+    /// SPEC 1.4's transforms with `denseStats`, applied as batches are gathered.
+    private let denseTransform: DenseTransform
 
     /// Reuses or (re)builds the cache of `csv` and opens it. `cacheURL` defaults to
     /// `<csv>.braidcache`. A cache built from another file version (size or mtime), schema,
@@ -251,46 +251,39 @@ public final class DataCache: @unchecked Sendable {
         self.blocks = blocks
         blockStarts = starts
         count = rowCount
-        var surface = [Int32](repeating: 0, count: rowCount)
-        for block in blocks {
-            for i in 0..<block.count { surface[block.start + i] = block.surface[i] }
-        }
-        self.surface = surface
 
         // Dense statistics: fitted on these rows or the config's.
         var stats = config.denseStats
         if options.fitDenseStats {
+            let width = denseCount
             for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
-                var values: [Double] = []
-                for block in blocks {
-                    for i in 0..<block.count where !block.dense[i * denseCount + j].isNaN { values.append(block.dense[i * denseCount + j]) }
+                stats[feature.name] = fitDenseStats { visit in
+                    for block in blocks {
+                        for i in 0..<block.count where !block.dense[i * width + j].isNaN { visit(block.dense[i * width + j]) }
+                    }
                 }
-                stats[feature.name] = fitDenseStats(values: values)
             }
         }
-        var kinds: [UInt8] = [], means: [Double] = [], stds: [Double] = []
-        for feature in schema.dense {
-            var mean = 0.0, std = 1.0
-            if feature.transform == .standardize {
-                guard let fitted = stats[feature.name] else {
-                    munmap(map, size)
-                    throw ConfigError("dense_stats has no entry for standardize feature \(feature.name); expected "
-                                      + "the statistics fitted on the training data (SPEC 1.4)")
-                }
-                mean = fitted.mean
-                std = max(fitted.std, 1e-6)
-            }
-            kinds.append(feature.transform == .none ? 0 : feature.transform == .log1p ? 1 : 2)
-            means.append(mean)
-            stds.append(std)
+        do {
+            denseTransform = try DenseTransform(schema: schema, stats: stats)
+        } catch {
+            munmap(map, size)
+            throw error
         }
         denseStats = stats
-        denseKind = kinds
-        denseMean = means
-        denseStd = stds
     }
 
     deinit { munmap(mapping, mappedBytes) }
+
+    /// The cache file's size in bytes.
+    public var byteCount: Int { mappedBytes }
+
+    /// Drops the cache's pages from this process's resident memory (`madvise(MADV_DONTNEED)`;
+    /// the kernel's page cache keeps them, and rows read later are paged in again): a pass over
+    /// data larger than memory calls it as it moves on, so resident memory stays bounded.
+    public func releaseResidentPages() {
+        madvise(mapping, mappedBytes, MADV_DONTNEED)
+    }
 
     /// The block holding row `n`.
     @inline(__always)
@@ -329,6 +322,7 @@ public final class DataCache: @unchecked Sendable {
         var dense = [Float](repeating: 0, count: b * width)
         var items = [Int32](repeating: 0, count: b * length)
         var actions = [Int32](repeating: 0, count: b * length)
+        let transform = denseTransform
         blocks.withUnsafeBufferPointer { blocks in
             surface.withUnsafeMutableBufferPointer { surface in
             labels.withUnsafeMutableBufferPointer { labels in
@@ -344,15 +338,7 @@ public final class DataCache: @unchecked Sendable {
                         labels[k * tasks + t] = Float(block.labels[i * tasks + t])
                         oracle[k * tasks + t] = block.oracle[i * tasks + t]
                     }
-                    for j in 0..<width {
-                        let x = block.dense[i * width + j]
-                        if x.isNaN { continue }
-                        switch denseKind[j] {
-                        case 0: dense[k * width + j] = Float(x)
-                        case 1: dense[k * width + j] = Float(Foundation.log1p(max(x, 0)))
-                        default: dense[k * width + j] = Float((x - denseMean[j]) / denseStd[j])
-                        }
-                    }
+                    for j in 0..<width { dense[k * width + j] = transform(block.dense[i * width + j], feature: j) }
                     if length > 0 {
                         let from = Int(block.sequenceOffsets[i]), to = Int(block.sequenceOffsets[i + 1])
                         for p in 0..<(to - from) {
@@ -395,6 +381,30 @@ public final class DataCache: @unchecked Sendable {
         }
         return Batch(count: b, surface: surface, categorical: categorical, dense: dense, seqItems: items,
                      seqActions: actions, labels: labels, oracle: oracle)
+    }
+
+    /// Surface, labels and oracle of the rows in `range`, read from the mapped blocks.
+    public func targets(rows range: Range<Int>) -> RowTargets {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "rows \(range) are outside 0..<\(count)")
+        let tasks = taskCount
+        var surface = [Int32](repeating: 0, count: range.count)
+        var labels = [Float](repeating: -1, count: range.count * tasks)
+        var oracle = [Float](repeating: .nan, count: range.count * tasks)
+        var n = range.lowerBound
+        while n < range.upperBound {
+            let block = blocks[blockIndex(ofRow: n)]
+            let end = min(range.upperBound, block.start + block.count)
+            for row in n..<end {
+                let i = row - block.start, k = row - range.lowerBound
+                surface[k] = block.surface[i]
+                for t in 0..<tasks {
+                    labels[k * tasks + t] = Float(block.labels[i * tasks + t])
+                    oracle[k * tasks + t] = block.oracle[i * tasks + t]
+                }
+            }
+            n = end
+        }
+        return RowTargets(schema: schema, count: range.count, surface: surface, labels: labels, oracle: oracle)
     }
 
     // MARK: - Key, stamps, errors
