@@ -48,8 +48,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("skip-bad-rows"), help: "Skip and count malformed rows instead of stopping at the first.") var skipBadRows = false
     @Flag(help: "No progress line.") var quiet = false
     @Flag(help: "Data-parallel training over the ranks of an MPI job (start with mpirun -np N).") var distributed = false
-    @Option(help: ArgumentHelp("How epochs are shuffled: full (all rows at once), block (4096-row blocks of the cache shuffled, rows shuffled within windows of 64 blocks: memory independent of the rows), auto (block when the training cache is larger than --memory-budget).", valueName: "auto|full|block")) var shuffle = "auto"
+    @Option(help: ArgumentHelp("How epochs are shuffled: full (all rows at once), block (--block-rows blocks of the cache shuffled, rows shuffled within windows of --window-blocks blocks: memory independent of the rows), auto (block when the training cache is larger than --memory-budget).", valueName: "auto|full|block")) var shuffle = "auto"
     @Option(name: .customLong("memory-budget"), help: "MiB of training cache the full shuffle is used for with --shuffle auto.") var memoryBudget = 4096
+    @Option(name: .customLong("block-rows"), help: "Rows per block of the block shuffle.") var blockRows = 4096
+    @Option(name: .customLong("window-blocks"), help: "Blocks per shuffle window of the block shuffle.") var windowBlocks = 64
     @Option(name: .customLong("crash-rank-after"), help: .hidden) var crashRankAfter: String?
 
     func validate() throws {
@@ -62,6 +64,9 @@ struct TrainCommand: ParsableCommand {
         }
         guard ShuffleMode(rawValue: shuffle) != nil else {
             throw ValidationError("--shuffle is \(shuffle); expected auto, full or block")
+        }
+        guard blockRows >= 1, windowBlocks >= 1 else {
+            throw ValidationError("--block-rows and --window-blocks are \(blockRows) and \(windowBlocks); expected at least 1")
         }
         guard memoryBudget >= 1 else { throw ValidationError("--memory-budget is \(memoryBudget); expected at least 1 (MiB)") }
         if !distributed, let n = Communicator.launcherSize, n > 1 {
@@ -88,6 +93,7 @@ struct TrainCommand: ParsableCommand {
         options.crashRank = crashRankAfter.flatMap(parseCrash)
         options.shuffle = ShuffleMode(rawValue: shuffle)!
         options.memoryBudget = memoryBudget << 20
+        options.blockRows = blockRows; options.windowBlocks = windowBlocks
         var job = TrainRun(config: URL(fileURLWithPath: config), trainFile: URL(fileURLWithPath: train),
                            validFile: URL(fileURLWithPath: valid), out: URL(fileURLWithPath: out), options: options)
         job.separate = separate; job.resume = resume; job.skipBadRows = skipBadRows

@@ -248,7 +248,7 @@ public final class Trainer {
     }
 
     /// Rank `rank`'s share of a global batch: its contiguous slice `rank B / size ..< (rank + 1) B / size`.
-    static func slice(_ batch: [Int], rank: Int, of size: Int) -> [Int] {
+    public static func slice(_ batch: [Int], rank: Int, of size: Int) -> [Int] {
         guard size > 1 else { return batch }
         return Array(batch[batch.count * rank / size ..< batch.count * (rank + 1) / size])
     }
