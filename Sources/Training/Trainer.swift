@@ -107,9 +107,9 @@ public struct TrainingInterrupted: Error, CustomStringConvertible {
 /// resumable checkpoints (`TrainingCheckpoints`).
 ///
 /// Data-parallel over the ranks of `communicator` (one rank: the single-process run): every
-/// rank computes the same epoch plan, takes its contiguous slice b_r of each global batch of
-/// B = `options.batchSize` rows (rank r: rows r B / N ..< (r + 1) B / N of the batch, which is
-/// sorted by surface), and `GradientExchange` turns the ranks' gradients into the global
+/// rank computes the same epoch plan, takes its share b_r of each global batch of
+/// B = `options.batchSize` rows (rank r: every N-th row of the batch, which is sorted by
+/// surface, from position r: `slice`), and `GradientExchange` turns the ranks' gradients into the global
 /// batch's, so every rank applies the same update and the model does not depend on the
 /// number of ranks beyond float summation order. Validation scores are computed on a slice
 /// of the validation rows per rank and gathered, so every rank takes the same early-stopping
@@ -247,10 +247,12 @@ public final class Trainer {
                               modelEpoch: modelEpoch, validLogits: logits)
     }
 
-    /// Rank `rank`'s share of a global batch: its contiguous slice `rank B / size ..< (rank + 1) B / size`.
+    /// Rank `rank`'s share of a global batch (sorted by surface): every `size`-th row from
+    /// position `rank`, so every rank gets about the same mix of surfaces (balanced compute)
+    /// and its rows stay sorted by surface.
     public static func slice(_ batch: [Int], rank: Int, of size: Int) -> [Int] {
         guard size > 1 else { return batch }
-        return Array(batch[batch.count * rank / size ..< batch.count * (rank + 1) / size])
+        return Array(stride(from: rank, to: batch.count, by: size).map { batch[$0] })
     }
 
     /// The validation logits of every row: one rank scores them all; several score a slice each
