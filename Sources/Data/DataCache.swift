@@ -108,10 +108,47 @@ public final class DataCache: RowSource, @unchecked Sendable {
 
     /// Opens the cache at `url`. With `source`, also checks that it was built from that CSV
     /// as it is now (size and mtime); the schema key is always checked against `config`.
+    /// Steps: map the file, check the header, read the block table, fit or take the dense
+    /// statistics; on any error the mapping is released.
     public init(url: URL, config: ModelConfig, options: EncodeOptions = EncodeOptions(), source: URL? = nil) throws {
         self.url = url
         schema = config.schema
         let path = url.path
+        let (map, size) = try Self.mapFile(path)
+        do {
+            let base = UnsafeRawPointer(map)
+            let header = try Self.readHeader(base, size: size, path: path, config: config, options: options, source: source)
+            let blocks = try Self.readBlockTable(base, size: size, header: header, schema: config.schema, path: path)
+            var stats = config.denseStats
+            if options.fitDenseStats { Self.fitStandardizeStats(blocks, schema: config.schema, into: &stats) }
+            denseTransform = try DenseTransform(schema: config.schema, stats: stats)
+            denseStats = stats
+            self.blocks = blocks
+            blockStarts = blocks.map(\.start)
+            count = header.rowCount
+            taskCount = header.taskCount
+            denseCount = header.denseCount
+            maxLength = header.maxLength
+            skippedRows = header.skippedRows
+            errors = Self.decodeErrors(UnsafeRawBufferPointer(start: base + header.errorsOffset, count: header.errorsBytes),
+                                       file: source?.path ?? path)
+        } catch {
+            munmap(map, size)
+            throw error
+        }
+        mapping = map
+        mappedBytes = size
+    }
+
+    /// The header fields `init` reads (word indices of the 256-byte header in comments).
+    private struct Header {
+        var rowCount: Int, blockCount: Int, sectionCount: Int  // 5, 6, 7
+        var taskCount: Int, denseCount: Int, maxLength: Int, categoricalCount: Int  // 8-11
+        var skippedRows: Int, errorsOffset: Int, errorsBytes: Int, tableOffset: Int  // 12-15
+    }
+
+    /// Maps the whole file at `path` read-only.
+    private static func mapFile(_ path: String) throws -> (UnsafeMutableRawPointer, Int) {
         let fd = Glibc.open(path, O_RDONLY)
         guard fd >= 0 else {
             throw CacheError(path: path, message: "cannot open the cache (\(String(cString: strerror(errno)))); expected a readable .braidcache file")
@@ -129,14 +166,14 @@ public final class DataCache: RowSource, @unchecked Sendable {
         guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else {
             throw CacheError(path: path, message: "cannot map the cache (\(String(cString: strerror(errno))))")
         }
-        mapping = map
-        mappedBytes = size
-        let base = UnsafeRawPointer(map)
+        return (map, size)
+    }
+
+    /// Checks magic, version, size, key, the source's stamp and the shapes against `config`.
+    private static func readHeader(_ base: UnsafeRawPointer, size: Int, path: String, config: ModelConfig, options: EncodeOptions,
+                                   source: URL?) throws -> Header {
         func word(_ index: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self) }
-        func fail(_ message: String, stale: Bool = false) -> CacheError {
-            munmap(map, size)
-            return CacheError(path: path, message: message, isStale: stale)
-        }
+        func fail(_ message: String, stale: Bool = false) -> CacheError { CacheError(path: path, message: message, isStale: stale) }
         guard Array(UnsafeRawBufferPointer(start: base, count: 8)) == Self.magic else {
             throw fail("no BRDCACHE magic; expected a .braidcache file written by braid (delete it so it is rebuilt)")
         }
@@ -161,34 +198,36 @@ public final class DataCache: RowSource, @unchecked Sendable {
                            + "size \(stamp.size), mtime \(stamp.mtime) ns, so the cache is rebuilt", stale: true)
             }
         }
-        let rowCount = Int(word(5)), blockCount = Int(word(6)), sectionCount = Int(word(7))
-        taskCount = Int(word(8))
-        denseCount = Int(word(9))
-        maxLength = Int(word(10))
-        let categoricalCount = Int(word(11))
+        let header = Header(rowCount: Int(word(5)), blockCount: Int(word(6)), sectionCount: Int(word(7)), taskCount: Int(word(8)),
+                            denseCount: Int(word(9)), maxLength: Int(word(10)), categoricalCount: Int(word(11)),
+                            skippedRows: Int(word(12)), errorsOffset: Int(word(13)), errorsBytes: Int(word(14)), tableOffset: Int(word(15)))
         let schema = config.schema
-        guard taskCount == schema.allTasks.count, denseCount == schema.dense.count,
-              maxLength == (schema.sequence?.maxLength ?? 0), categoricalCount == schema.categorical.count,
-              sectionCount == 8 + 2 * categoricalCount else {
-            throw fail("header shapes (tasks \(taskCount), dense \(denseCount), max_length \(maxLength), categorical "
-                       + "\(categoricalCount)) do not match the schema; delete the cache so it is rebuilt")
+        guard header.taskCount == schema.allTasks.count, header.denseCount == schema.dense.count,
+              header.maxLength == (schema.sequence?.maxLength ?? 0), header.categoricalCount == schema.categorical.count,
+              header.sectionCount == 8 + 2 * header.categoricalCount else {
+            throw fail("header shapes (tasks \(header.taskCount), dense \(header.denseCount), max_length \(header.maxLength), categorical "
+                       + "\(header.categoricalCount)) do not match the schema; delete the cache so it is rebuilt")
         }
-        skippedRows = Int(word(12))
-        let errorsOffset = Int(word(13)), errorsBytes = Int(word(14)), tableOffset = Int(word(15))
-        let entryWords = 2 + 2 * sectionCount
-        guard errorsOffset >= 0, errorsBytes >= 0, errorsOffset + errorsBytes <= size,
-              tableOffset >= Self.headerSize, blockCount >= 0, tableOffset + blockCount * entryWords * 8 <= size else {
+        let entryWords = 2 + 2 * header.sectionCount
+        guard header.errorsOffset >= 0, header.errorsBytes >= 0, header.errorsOffset + header.errorsBytes <= size,
+              header.tableOffset >= Self.headerSize, header.blockCount >= 0,
+              header.tableOffset + header.blockCount * entryWords * 8 <= size else {
             throw fail("the error list or block table lies outside the \(size)-byte file; the file is damaged "
                        + "(delete it so it is rebuilt)")
         }
-        errors = Self.decodeErrors(UnsafeRawBufferPointer(start: base + errorsOffset, count: errorsBytes), file: source?.path ?? path)
+        return header
+    }
 
-        // Block table: bounds and sizes of every section checked once here.
+    /// The blocks of the block table, the bounds and size of every section checked once here.
+    private static func readBlockTable(_ base: UnsafeRawPointer, size: Int, header: Header, schema: Schema, path: String) throws -> [Block] {
+        func word(_ index: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self) }
+        func fail(_ message: String) -> CacheError { CacheError(path: path, message: message) }
+        let sectionCount = header.sectionCount, entryWords = 2 + 2 * sectionCount
+        let taskCount = header.taskCount, denseCount = header.denseCount
         var blocks: [Block] = []
-        var starts: [Int] = []
         var expectedStart = 0
-        for b in 0..<blockCount {
-            let entry = tableOffset / 8 + b * entryWords
+        for b in 0..<header.blockCount {
+            let entry = header.tableOffset / 8 + b * entryWords
             let start = Int(word(entry)), n = Int(word(entry + 1))
             var sections: [(offset: Int, bytes: Int)] = []
             for k in 0..<sectionCount {
@@ -223,9 +262,8 @@ public final class DataCache: RowSource, @unchecked Sendable {
             try expect(6, 4 * sequenceTotal)
             try expect(7, 4 * sequenceTotal)
             var ids: [UnsafePointer<Int32>] = [], offsets: [UnsafePointer<Int32>?] = []
-            for f in 0..<categoricalCount {
-                let multi = schema.categorical[f].multi != nil
-                if multi {
+            for f in 0..<header.categoricalCount {
+                if schema.categorical[f].multi != nil {
                     try expect(9 + 2 * f, 4 * (n + 1))
                     let featureOffsets = pointer(9 + 2 * f, Int32.self)
                     try expect(8 + 2 * f, 4 * Int(featureOffsets[n]))
@@ -241,36 +279,26 @@ public final class DataCache: RowSource, @unchecked Sendable {
                                 labels: pointer(2, Int8.self), oracle: pointer(3, Float.self), dense: pointer(4, Double.self),
                                 sequenceOffsets: sequenceOffsets, sequenceItems: pointer(6, Int32.self),
                                 sequenceActions: pointer(7, Int32.self), ids: ids, offsets: offsets))
-            starts.append(start)
             expectedStart += n
         }
-        guard expectedStart == rowCount else {
-            throw fail("blocks hold \(expectedStart) rows but the header says \(rowCount); the file is damaged "
+        guard expectedStart == header.rowCount else {
+            throw fail("blocks hold \(expectedStart) rows but the header says \(header.rowCount); the file is damaged "
                        + "(delete it so it is rebuilt)")
         }
-        self.blocks = blocks
-        blockStarts = starts
-        count = rowCount
+        return blocks
+    }
 
-        // Dense statistics: fitted on these rows or the config's.
-        var stats = config.denseStats
-        if options.fitDenseStats {
-            let width = denseCount
-            for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
-                stats[feature.name] = fitDenseStats { visit in
-                    for block in blocks {
-                        for i in 0..<block.count where !block.dense[i * width + j].isNaN { visit(block.dense[i * width + j]) }
-                    }
+    /// SPEC 1.4 statistics of every `standardize` feature fitted on the blocks' raw values
+    /// (exact sums: the same as `EncodedRows` fitting the same rows), stored in `stats`.
+    private static func fitStandardizeStats(_ blocks: [Block], schema: Schema, into stats: inout [String: DenseStats]) {
+        let width = schema.dense.count
+        for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
+            stats[feature.name] = fitDenseStats { visit in
+                for block in blocks {
+                    for i in 0..<block.count where !block.dense[i * width + j].isNaN { visit(block.dense[i * width + j]) }
                 }
             }
         }
-        do {
-            denseTransform = try DenseTransform(schema: schema, stats: stats)
-        } catch {
-            munmap(map, size)
-            throw error
-        }
-        denseStats = stats
     }
 
     deinit { munmap(mapping, mappedBytes) }
