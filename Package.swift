@@ -20,6 +20,9 @@ let package = Package(
         // OpenBLAS's cblas.h, nothing else.
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // OpenMPI's mpi.h (system library via pkg-config ompi-c), wrapped in a shim for Swift.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // Free functions over contiguous Float buffers; naive twins in Kernels/Reference.
         .target(name: "Kernels", dependencies: ["CBLAS"]),
         // Tensor, reverse-mode tape, one gradient rule per primitive.
@@ -45,11 +48,13 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["Schema", "JSON"]),
         // Adam (dense block) and sparse Adagrad (embedding rows), routed by parameter name.
         .target(name: "Optim", dependencies: ["Kernels", "Tensors", "NN"]),
+        // MPI ranks and collectives (CMPI: OpenMPI's mpi.h); the data-parallel gradient exchange (bucketed dense allreduce, sparse allgatherv).
+        .target(name: "Distributed", dependencies: ["CMPI", "Tensors", "NN"]),
         // The unified model of SPEC 2 composed of named parts.
         .target(name: "Model", dependencies: ["Tensors", "NN", "Data", "Schema", "Checkpoint", "Random", "JSON"]),
         // Train / eval / calibrate / predict loops and reports.
         .target(name: "Training", dependencies: [
-            "Kernels", "Tensors", "NN", "Model", "Optim", "Metrics", "Data", "Schema", "Checkpoint", "JSON", "TextTable",
+            "Kernels", "Tensors", "NN", "Model", "Optim", "Metrics", "Data", "Schema", "Checkpoint", "JSON", "TextTable", "Distributed",
         ]),
         // SPEC 5 request encoding and the tape-free scoring engine with request-level broadcasting.
         .target(name: "Inference", dependencies: ["Tensors", "Model", "Data", "Schema", "JSON"]),
@@ -69,7 +74,7 @@ let package = Package(
         // The subcommands, as a library so tests can read their help and errors.
         .target(name: "BraidCLI", dependencies: [
             "CBLAS", "Kernels", "Tensors", "Optim", "Random", "TextTable", "JSON", "Schema", "Data", "Synthetic", "Checkpoint",
-            "Metrics", "Model", "Training", "Inference", "Serving", "ONNX",
+            "Metrics", "Model", "Training", "Inference", "Serving", "ONNX", "Distributed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird", moduleAliases: ["Metrics": "SwiftMetrics"]),
         ]),
@@ -85,6 +90,9 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Schema", "Metrics", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: [
             "Tensors", "NN", "Optim", "Schema", "Data", "Checkpoint", "Model", "Training", "TestSupport",
+        ]),
+        .testTarget(name: "DistributedTests", dependencies: [
+            "Tensors", "Schema", "Data", "Model", "Training", "Distributed", "TestSupport",
         ]),
         .testTarget(name: "CLITests", dependencies: ["BraidCLI"]),
         .testTarget(name: "InferenceTests", dependencies: ["NN", "Schema", "Data", "Checkpoint", "Model", "Inference", "TestSupport"]),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Data
 import Foundation
 import JSON
@@ -182,8 +183,8 @@ struct DemoCommand: ParsableCommand {
                                     series: [("surface calibration", reliabilityPoints(probabilities: ps, labels: ys)),
                                              ("global calibration", reliabilityPoints(probabilities: pg, labels: ys))])
         }
-        try writeFileAtomically(root.appendingPathComponent("report.html"), html.html.data(using: .utf8)!)
-        try writeFileAtomically(root.appendingPathComponent("summary.json"), (JSONValue.object(summary).serialized(indent: 1) + "\n").data(using: .utf8)!)
+        try replaceFile(at: root.appendingPathComponent("report.html"), bytes: html.html.data(using: .utf8)!)
+        try replaceFile(at: root.appendingPathComponent("summary.json"), bytes: (JSONValue.object(summary).serialized(indent: 1) + "\n").data(using: .utf8)!)
         log("wrote \(root.appendingPathComponent("report.html").path) and summary.json in \(formatDuration(Date().timeIntervalSince(started)))")
     }
 }

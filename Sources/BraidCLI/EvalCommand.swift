@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import JSON
 import Kernels
@@ -72,7 +73,7 @@ struct PredictCommand: ParsableCommand {
                 }
                 text += "\n"
             }
-            try writeFileAtomically(URL(fileURLWithPath: out), text.data(using: .utf8)!)
+            try replaceFile(at: URL(fileURLWithPath: out), bytes: text.data(using: .utf8)!)
             FileHandle.standardError.write("wrote \(scored.surfaces.count) rows to \(out)\n".data(using: .utf8)!)
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Training
 
@@ -15,6 +16,11 @@ struct TrainCommand: ParsableCommand {
             RUN/model/<surface>/) and RUN/metrics.json. Resumable checkpoints go to \
             RUN/checkpoints/; after a kill, the same command with --resume continues and \
             reaches the same result as an uninterrupted run.
+
+            On several processes or machines: mpirun -np N braid train --distributed ... (data \
+            parallel over MPI; --batch-size is the global batch, split over the ranks, so the \
+            model does not depend on N; rank 0 logs and writes RUN; see the README, "Training on \
+            several machines").
 
             Defaults as the reference's: a constant learning rate (--lr-schedule constant) and \
             every training row (no --negative-sampling).
@@ -41,6 +47,12 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the newest checkpoint in RUN/checkpoints.") var resume = false
     @Flag(name: .customLong("skip-bad-rows"), help: "Skip and count malformed rows instead of stopping at the first.") var skipBadRows = false
     @Flag(help: "No progress line.") var quiet = false
+    @Flag(help: "Data-parallel training over the ranks of an MPI job (start with mpirun -np N).") var distributed = false
+    @Option(help: ArgumentHelp("How epochs are shuffled: full (all rows at once), block (--block-rows blocks of the cache shuffled, rows shuffled within windows of --window-blocks blocks: memory independent of the rows), auto (block when the training cache is larger than --memory-budget).", valueName: "auto|full|block")) var shuffle = "auto"
+    @Option(name: .customLong("memory-budget"), help: "MiB of training cache the full shuffle is used for with --shuffle auto.") var memoryBudget = 4096
+    @Option(name: .customLong("block-rows"), help: "Rows per block of the block shuffle.") var blockRows = 4096
+    @Option(name: .customLong("window-blocks"), help: "Blocks per shuffle window of the block shuffle.") var windowBlocks = 64
+    @Option(name: .customLong("crash-rank-after"), help: .hidden) var crashRankAfter: String?
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs is \(epochs); expected at least 1") }
@@ -50,6 +62,25 @@ struct TrainCommand: ParsableCommand {
         if let c = calibration, c != "surface" && c != "global" {
             throw ValidationError("--calibration is \(c); expected surface or global")
         }
+        guard ShuffleMode(rawValue: shuffle) != nil else {
+            throw ValidationError("--shuffle is \(shuffle); expected auto, full or block")
+        }
+        guard blockRows >= 1, windowBlocks >= 1 else {
+            throw ValidationError("--block-rows and --window-blocks are \(blockRows) and \(windowBlocks); expected at least 1")
+        }
+        guard memoryBudget >= 1 else { throw ValidationError("--memory-budget is \(memoryBudget); expected at least 1 (MiB)") }
+        if !distributed, let n = Communicator.launcherSize, n > 1 {
+            throw ValidationError("started by mpirun as one of \(n) processes without --distributed: each would train alone "
+                                  + "and write the same run directory; pass --distributed")
+        }
+        if let crash = crashRankAfter, parseCrash(crash) == nil {
+            throw ValidationError("--crash-rank-after is \(crash); expected RANK:STEPS")
+        }
+    }
+
+    private func parseCrash(_ text: String) -> (rank: Int, steps: Int)? {
+        let parts = text.split(separator: ":").compactMap { Int($0) }
+        return parts.count == 2 ? (parts[0], parts[1]) : nil
     }
 
     func run() throws {
@@ -59,10 +90,28 @@ struct TrainCommand: ParsableCommand {
         options.embeddingLearningRate = embLr; options.threads = threads; options.seed = seed
         options.patience = patience; options.checkpointEvery = checkpointEvery
         options.calibrationMode = calibration; options.progress = !quiet
+        options.crashRank = crashRankAfter.flatMap(parseCrash)
+        options.shuffle = ShuffleMode(rawValue: shuffle)!
+        options.memoryBudget = memoryBudget << 20
+        options.blockRows = blockRows; options.windowBlocks = windowBlocks
         var job = TrainRun(config: URL(fileURLWithPath: config), trainFile: URL(fileURLWithPath: train),
                            validFile: URL(fileURLWithPath: valid), out: URL(fileURLWithPath: out), options: options)
         job.separate = separate; job.resume = resume; job.skipBadRows = skipBadRows
-        try runReportingErrors { try job.run() }
+        guard distributed else {
+            try runReportingErrors { try job.run() }
+            return
+        }
+        let world = try runReportingErrors { try Communicator.world() }
+        job.communicator = world
+        do {
+            try job.run()
+        } catch {
+            // one rank failing stops them all (MPI_Abort), with the rank in the message
+            let text = (error as? DistributedError)?.description ?? "rank \(world.rank): \(error)"
+            FileHandle.standardError.write("error: \(text)\n".data(using: .utf8)!)
+            world.abort(code: 1)
+        }
+        world.finalize()
     }
 }
 

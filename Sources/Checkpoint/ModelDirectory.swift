@@ -71,8 +71,19 @@ public func writeNewDirectory(at url: URL, files: [(name: String, bytes: Data)],
 /// ending in `what`; missing parent directories are created.
 public func writeNewFile(at url: URL, bytes: Data, what: String) throws {
     let path = url.standardizedFileURL.path
-    let refusal = CheckpointError("\(path) already exists; \(what): write to a new path")
-    if pathExists(path) { throw refusal }
+    try writeFile(at: path, bytes: bytes, refusal: CheckpointError("\(path) already exists; \(what): write to a new path"))
+}
+
+/// Writes `bytes` to `url` the way `writeNewFile` does, except that an existing file is
+/// replaced (rename(2)): a reader sees the old file or the new one, never a part. For
+/// outputs a rerun overwrites (eval reports, metrics.json); missing parent directories are created.
+public func replaceFile(at url: URL, bytes: Data) throws {
+    try writeFile(at: url.standardizedFileURL.path, bytes: bytes, refusal: nil)
+}
+
+/// `writeNewFile` (`refusal` set: never replace) and `replaceFile` (`refusal` nil).
+private func writeFile(at path: String, bytes: Data, refusal: CheckpointError?) throws {
+    if let refusal, pathExists(path) { throw refusal }
     let parent = (path as NSString).deletingLastPathComponent
     do {
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
@@ -82,7 +93,11 @@ public func writeNewFile(at url: URL, bytes: Data, what: String) throws {
     let temporary = "\(parent)/.\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
     do {
         try writeSynced(path: temporary, bytes: bytes)
-        try renameIntoPlace(temporary, path, refusal: refusal)
+        if let refusal {
+            try renameIntoPlace(temporary, path, refusal: refusal)
+        } else if rename(temporary, path) != 0 {
+            throw posixError("rename \(temporary) to", path)
+        }
     } catch {
         try? FileManager.default.removeItem(atPath: temporary)
         throw error

@@ -59,16 +59,20 @@ public func shuffledBatches(surface: [Int32], batchSize: Int, seed: UInt64, epoc
 /// Training on the result shifts the model's logits on s by about ln(keepRate[s])
 /// upward; Platt calibration per surface (SPEC 2.7), fitted on the untouched
 /// validation split, takes the shift back out.
+///
+/// `firstRow` numbers the given rows from there (n = firstRow + index; the result too), so
+/// sampling a file block by block gives what sampling it whole gives.
 public func negativeSampledRows(surface: [Int32], labels: [Float], taskCount T: Int,
-                                keepRate: [Int32: Double], seed: UInt64) -> [Int] {
+                                keepRate: [Int32: Double], seed: UInt64, firstRow: Int = 0) -> [Int] {
     precondition(labels.count == surface.count * T, "labels must be [N, T]: \(labels.count) values for \(surface.count) rows")
     precondition(keepRate.values.allSatisfy { $0 > 0 && $0 <= 1 }, "keep rates must be in (0, 1]: \(keepRate)")
     var kept: [Int] = []
     kept.reserveCapacity(surface.count)
-    for n in 0..<surface.count {
-        guard let rate = keepRate[surface[n]], rate < 1 else { kept.append(n); continue }
+    for i in 0..<surface.count {
+        let n = firstRow + i
+        guard let rate = keepRate[surface[i]], rate < 1 else { kept.append(n); continue }
         var positive = false
-        for t in 0..<T where labels[n * T + t] == 1 { positive = true }
+        for t in 0..<T where labels[i * T + t] == 1 { positive = true }
         if positive { kept.append(n); continue }
         var generator = SplitMix64(seed: seed ^ (0xD1B5_4A32_D192_ED03 &* UInt64(n + 1)))
         if generator.uniform() < rate { kept.append(n) }

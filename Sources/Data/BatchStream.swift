@@ -56,13 +56,19 @@ public final class BatchStream: Sequence, IteratorProtocol {
     private let total: Int
 
     /// Gathers `plan`'s batches with `gather` (called on the background thread, in order).
-    public init(plan: [[Int]], prefetch: Int = 3, gather: @escaping ([Int]) -> Batch) {
+    public convenience init(plan: [[Int]], prefetch: Int = 3, gather: @escaping ([Int]) -> Batch) {
+        self.init(plan: plan, count: plan.count, prefetch: prefetch, gather: gather)
+    }
+
+    /// Gathers the first `count` batches of `plan` (a sequence produced on the background
+    /// thread, e.g. `BlockShuffledBatches`, so the plan need not be held whole) with `gather`.
+    public init<Plan: Sequence>(plan: Plan, count: Int, prefetch: Int = 3, gather: @escaping ([Int]) -> Batch) where Plan.Element == [Int] {
         precondition(prefetch >= 1, "prefetch must be >= 1, got \(prefetch)")
         let shared = Shared(capacity: prefetch)
         self.shared = shared
-        total = plan.count
+        total = count
         let thread = Thread { [shared, plan] in
-            for rows in plan {
+            for rows in plan.prefix(count) {
                 guard shared.waitForRoom() else { return }
                 shared.push(gather(rows))
             }

@@ -41,7 +41,7 @@ public struct CacheError: Error, CustomStringConvertible, Equatable, Sendable {
 ///
 /// `DataCache.open(csv:config:)` reuses `<csv>.braidcache` when its key, the CSV's size and
 /// mtime match, and otherwise rebuilds it (written to a temporary file, then renamed).
-public final class DataCache: @unchecked Sendable {
+public final class DataCache: RowSource, @unchecked Sendable {
     /// The cache format this code reads and writes.
     public static let formatVersion: UInt64 = 1
     static let magic: [UInt8] = Array("BRDCACHE".utf8)
@@ -51,8 +51,8 @@ public final class DataCache: @unchecked Sendable {
     public let schema: Schema
     /// Rows stored (bad rows skipped at build time excluded).
     public let count: Int
-    /// [N] index into `schema.surfaces` of each row.
-    public let surface: [Int32]
+    /// [N] index into `schema.surfaces` of each row (read from the mapped blocks on each use).
+    public var surface: [Int32] { targets(rows: 0 ..< count).surface }
     /// The statistics `standardize` features are transformed with (the config's, or fitted on
     /// these rows with `EncodeOptions.fitDenseStats`).
     public let denseStats: [String: DenseStats]
@@ -81,8 +81,8 @@ public final class DataCache: @unchecked Sendable {
     /// blocks[b].start for each b, for the row -> block search.
     private let blockStarts: [Int]
     private let taskCount: Int, denseCount: Int, maxLength: Int
-    /// Per dense feature: 0 none, 1 log1p, 2 standardize; and mean / std for standardize.
-    private let denseKind: [UInt8], denseMean: [Double], denseStd: [Double]
+    /// SPEC 1.4's transforms with `denseStats`, applied as batches are gathered.
+    private let denseTransform: DenseTransform
 
     /// Reuses or (re)builds the cache of `csv` and opens it. `cacheURL` defaults to
     /// `<csv>.braidcache`. A cache built from another file version (size or mtime), schema,
@@ -108,10 +108,47 @@ public final class DataCache: @unchecked Sendable {
 
     /// Opens the cache at `url`. With `source`, also checks that it was built from that CSV
     /// as it is now (size and mtime); the schema key is always checked against `config`.
+    /// Steps: map the file, check the header, read the block table, fit or take the dense
+    /// statistics; on any error the mapping is released.
     public init(url: URL, config: ModelConfig, options: EncodeOptions = EncodeOptions(), source: URL? = nil) throws {
         self.url = url
         schema = config.schema
         let path = url.path
+        let (map, size) = try Self.mapFile(path)
+        do {
+            let base = UnsafeRawPointer(map)
+            let header = try Self.readHeader(base, size: size, path: path, config: config, options: options, source: source)
+            let blocks = try Self.readBlockTable(base, size: size, header: header, schema: config.schema, path: path)
+            var stats = config.denseStats
+            if options.fitDenseStats { Self.fitStandardizeStats(blocks, schema: config.schema, into: &stats) }
+            denseTransform = try DenseTransform(schema: config.schema, stats: stats)
+            denseStats = stats
+            self.blocks = blocks
+            blockStarts = blocks.map(\.start)
+            count = header.rowCount
+            taskCount = header.taskCount
+            denseCount = header.denseCount
+            maxLength = header.maxLength
+            skippedRows = header.skippedRows
+            errors = Self.decodeErrors(UnsafeRawBufferPointer(start: base + header.errorsOffset, count: header.errorsBytes),
+                                       file: source?.path ?? path)
+        } catch {
+            munmap(map, size)
+            throw error
+        }
+        mapping = map
+        mappedBytes = size
+    }
+
+    /// The header fields `init` reads (word indices of the 256-byte header in comments).
+    private struct Header {
+        var rowCount: Int, blockCount: Int, sectionCount: Int  // 5, 6, 7
+        var taskCount: Int, denseCount: Int, maxLength: Int, categoricalCount: Int  // 8-11
+        var skippedRows: Int, errorsOffset: Int, errorsBytes: Int, tableOffset: Int  // 12-15
+    }
+
+    /// Maps the whole file at `path` read-only.
+    private static func mapFile(_ path: String) throws -> (UnsafeMutableRawPointer, Int) {
         let fd = Glibc.open(path, O_RDONLY)
         guard fd >= 0 else {
             throw CacheError(path: path, message: "cannot open the cache (\(String(cString: strerror(errno)))); expected a readable .braidcache file")
@@ -129,14 +166,14 @@ public final class DataCache: @unchecked Sendable {
         guard let map = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), map != MAP_FAILED else {
             throw CacheError(path: path, message: "cannot map the cache (\(String(cString: strerror(errno))))")
         }
-        mapping = map
-        mappedBytes = size
-        let base = UnsafeRawPointer(map)
+        return (map, size)
+    }
+
+    /// Checks magic, version, size, key, the source's stamp and the shapes against `config`.
+    private static func readHeader(_ base: UnsafeRawPointer, size: Int, path: String, config: ModelConfig, options: EncodeOptions,
+                                   source: URL?) throws -> Header {
         func word(_ index: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self) }
-        func fail(_ message: String, stale: Bool = false) -> CacheError {
-            munmap(map, size)
-            return CacheError(path: path, message: message, isStale: stale)
-        }
+        func fail(_ message: String, stale: Bool = false) -> CacheError { CacheError(path: path, message: message, isStale: stale) }
         guard Array(UnsafeRawBufferPointer(start: base, count: 8)) == Self.magic else {
             throw fail("no BRDCACHE magic; expected a .braidcache file written by braid (delete it so it is rebuilt)")
         }
@@ -161,34 +198,36 @@ public final class DataCache: @unchecked Sendable {
                            + "size \(stamp.size), mtime \(stamp.mtime) ns, so the cache is rebuilt", stale: true)
             }
         }
-        let rowCount = Int(word(5)), blockCount = Int(word(6)), sectionCount = Int(word(7))
-        taskCount = Int(word(8))
-        denseCount = Int(word(9))
-        maxLength = Int(word(10))
-        let categoricalCount = Int(word(11))
+        let header = Header(rowCount: Int(word(5)), blockCount: Int(word(6)), sectionCount: Int(word(7)), taskCount: Int(word(8)),
+                            denseCount: Int(word(9)), maxLength: Int(word(10)), categoricalCount: Int(word(11)),
+                            skippedRows: Int(word(12)), errorsOffset: Int(word(13)), errorsBytes: Int(word(14)), tableOffset: Int(word(15)))
         let schema = config.schema
-        guard taskCount == schema.allTasks.count, denseCount == schema.dense.count,
-              maxLength == (schema.sequence?.maxLength ?? 0), categoricalCount == schema.categorical.count,
-              sectionCount == 8 + 2 * categoricalCount else {
-            throw fail("header shapes (tasks \(taskCount), dense \(denseCount), max_length \(maxLength), categorical "
-                       + "\(categoricalCount)) do not match the schema; delete the cache so it is rebuilt")
+        guard header.taskCount == schema.allTasks.count, header.denseCount == schema.dense.count,
+              header.maxLength == (schema.sequence?.maxLength ?? 0), header.categoricalCount == schema.categorical.count,
+              header.sectionCount == 8 + 2 * header.categoricalCount else {
+            throw fail("header shapes (tasks \(header.taskCount), dense \(header.denseCount), max_length \(header.maxLength), categorical "
+                       + "\(header.categoricalCount)) do not match the schema; delete the cache so it is rebuilt")
         }
-        skippedRows = Int(word(12))
-        let errorsOffset = Int(word(13)), errorsBytes = Int(word(14)), tableOffset = Int(word(15))
-        let entryWords = 2 + 2 * sectionCount
-        guard errorsOffset >= 0, errorsBytes >= 0, errorsOffset + errorsBytes <= size,
-              tableOffset >= Self.headerSize, blockCount >= 0, tableOffset + blockCount * entryWords * 8 <= size else {
+        let entryWords = 2 + 2 * header.sectionCount
+        guard header.errorsOffset >= 0, header.errorsBytes >= 0, header.errorsOffset + header.errorsBytes <= size,
+              header.tableOffset >= Self.headerSize, header.blockCount >= 0,
+              header.tableOffset + header.blockCount * entryWords * 8 <= size else {
             throw fail("the error list or block table lies outside the \(size)-byte file; the file is damaged "
                        + "(delete it so it is rebuilt)")
         }
-        errors = Self.decodeErrors(UnsafeRawBufferPointer(start: base + errorsOffset, count: errorsBytes), file: source?.path ?? path)
+        return header
+    }
 
-        // Block table: bounds and sizes of every section checked once here.
+    /// The blocks of the block table, the bounds and size of every section checked once here.
+    private static func readBlockTable(_ base: UnsafeRawPointer, size: Int, header: Header, schema: Schema, path: String) throws -> [Block] {
+        func word(_ index: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self) }
+        func fail(_ message: String) -> CacheError { CacheError(path: path, message: message) }
+        let sectionCount = header.sectionCount, entryWords = 2 + 2 * sectionCount
+        let taskCount = header.taskCount, denseCount = header.denseCount
         var blocks: [Block] = []
-        var starts: [Int] = []
         var expectedStart = 0
-        for b in 0..<blockCount {
-            let entry = tableOffset / 8 + b * entryWords
+        for b in 0..<header.blockCount {
+            let entry = header.tableOffset / 8 + b * entryWords
             let start = Int(word(entry)), n = Int(word(entry + 1))
             var sections: [(offset: Int, bytes: Int)] = []
             for k in 0..<sectionCount {
@@ -223,9 +262,8 @@ public final class DataCache: @unchecked Sendable {
             try expect(6, 4 * sequenceTotal)
             try expect(7, 4 * sequenceTotal)
             var ids: [UnsafePointer<Int32>] = [], offsets: [UnsafePointer<Int32>?] = []
-            for f in 0..<categoricalCount {
-                let multi = schema.categorical[f].multi != nil
-                if multi {
+            for f in 0..<header.categoricalCount {
+                if schema.categorical[f].multi != nil {
                     try expect(9 + 2 * f, 4 * (n + 1))
                     let featureOffsets = pointer(9 + 2 * f, Int32.self)
                     try expect(8 + 2 * f, 4 * Int(featureOffsets[n]))
@@ -241,56 +279,39 @@ public final class DataCache: @unchecked Sendable {
                                 labels: pointer(2, Int8.self), oracle: pointer(3, Float.self), dense: pointer(4, Double.self),
                                 sequenceOffsets: sequenceOffsets, sequenceItems: pointer(6, Int32.self),
                                 sequenceActions: pointer(7, Int32.self), ids: ids, offsets: offsets))
-            starts.append(start)
             expectedStart += n
         }
-        guard expectedStart == rowCount else {
-            throw fail("blocks hold \(expectedStart) rows but the header says \(rowCount); the file is damaged "
+        guard expectedStart == header.rowCount else {
+            throw fail("blocks hold \(expectedStart) rows but the header says \(header.rowCount); the file is damaged "
                        + "(delete it so it is rebuilt)")
         }
-        self.blocks = blocks
-        blockStarts = starts
-        count = rowCount
-        var surface = [Int32](repeating: 0, count: rowCount)
-        for block in blocks {
-            for i in 0..<block.count { surface[block.start + i] = block.surface[i] }
-        }
-        self.surface = surface
+        return blocks
+    }
 
-        // Dense statistics: fitted on these rows or the config's.
-        var stats = config.denseStats
-        if options.fitDenseStats {
-            for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
-                var values: [Double] = []
+    /// SPEC 1.4 statistics of every `standardize` feature fitted on the blocks' raw values
+    /// (exact sums: the same as `EncodedRows` fitting the same rows), stored in `stats`.
+    private static func fitStandardizeStats(_ blocks: [Block], schema: Schema, into stats: inout [String: DenseStats]) {
+        let width = schema.dense.count
+        for (j, feature) in schema.dense.enumerated() where feature.transform == .standardize {
+            stats[feature.name] = fitDenseStats { visit in
                 for block in blocks {
-                    for i in 0..<block.count where !block.dense[i * denseCount + j].isNaN { values.append(block.dense[i * denseCount + j]) }
+                    for i in 0..<block.count where !block.dense[i * width + j].isNaN { visit(block.dense[i * width + j]) }
                 }
-                stats[feature.name] = fitDenseStats(values: values)
             }
         }
-        var kinds: [UInt8] = [], means: [Double] = [], stds: [Double] = []
-        for feature in schema.dense {
-            var mean = 0.0, std = 1.0
-            if feature.transform == .standardize {
-                guard let fitted = stats[feature.name] else {
-                    munmap(map, size)
-                    throw ConfigError("dense_stats has no entry for standardize feature \(feature.name); expected "
-                                      + "the statistics fitted on the training data (SPEC 1.4)")
-                }
-                mean = fitted.mean
-                std = max(fitted.std, 1e-6)
-            }
-            kinds.append(feature.transform == .none ? 0 : feature.transform == .log1p ? 1 : 2)
-            means.append(mean)
-            stds.append(std)
-        }
-        denseStats = stats
-        denseKind = kinds
-        denseMean = means
-        denseStd = stds
     }
 
     deinit { munmap(mapping, mappedBytes) }
+
+    /// The cache file's size in bytes.
+    public var byteCount: Int { mappedBytes }
+
+    /// Drops the cache's pages from this process's resident memory (`madvise(MADV_DONTNEED)`;
+    /// the kernel's page cache keeps them, and rows read later are paged in again): a pass over
+    /// data larger than memory calls it as it moves on, so resident memory stays bounded.
+    public func releaseResidentPages() {
+        madvise(mapping, mappedBytes, MADV_DONTNEED)
+    }
 
     /// The block holding row `n`.
     @inline(__always)
@@ -329,6 +350,7 @@ public final class DataCache: @unchecked Sendable {
         var dense = [Float](repeating: 0, count: b * width)
         var items = [Int32](repeating: 0, count: b * length)
         var actions = [Int32](repeating: 0, count: b * length)
+        let transform = denseTransform
         blocks.withUnsafeBufferPointer { blocks in
             surface.withUnsafeMutableBufferPointer { surface in
             labels.withUnsafeMutableBufferPointer { labels in
@@ -344,15 +366,7 @@ public final class DataCache: @unchecked Sendable {
                         labels[k * tasks + t] = Float(block.labels[i * tasks + t])
                         oracle[k * tasks + t] = block.oracle[i * tasks + t]
                     }
-                    for j in 0..<width {
-                        let x = block.dense[i * width + j]
-                        if x.isNaN { continue }
-                        switch denseKind[j] {
-                        case 0: dense[k * width + j] = Float(x)
-                        case 1: dense[k * width + j] = Float(Foundation.log1p(max(x, 0)))
-                        default: dense[k * width + j] = Float((x - denseMean[j]) / denseStd[j])
-                        }
-                    }
+                    for j in 0..<width { dense[k * width + j] = transform(block.dense[i * width + j], feature: j) }
                     if length > 0 {
                         let from = Int(block.sequenceOffsets[i]), to = Int(block.sequenceOffsets[i + 1])
                         for p in 0..<(to - from) {
@@ -395,6 +409,30 @@ public final class DataCache: @unchecked Sendable {
         }
         return Batch(count: b, surface: surface, categorical: categorical, dense: dense, seqItems: items,
                      seqActions: actions, labels: labels, oracle: oracle)
+    }
+
+    /// Surface, labels and oracle of the rows in `range`, read from the mapped blocks.
+    public func targets(rows range: Range<Int>) -> RowTargets {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "rows \(range) are outside 0..<\(count)")
+        let tasks = taskCount
+        var surface = [Int32](repeating: 0, count: range.count)
+        var labels = [Float](repeating: -1, count: range.count * tasks)
+        var oracle = [Float](repeating: .nan, count: range.count * tasks)
+        var n = range.lowerBound
+        while n < range.upperBound {
+            let block = blocks[blockIndex(ofRow: n)]
+            let end = min(range.upperBound, block.start + block.count)
+            for row in n..<end {
+                let i = row - block.start, k = row - range.lowerBound
+                surface[k] = block.surface[i]
+                for t in 0..<tasks {
+                    labels[k * tasks + t] = Float(block.labels[i * tasks + t])
+                    oracle[k * tasks + t] = block.oracle[i * tasks + t]
+                }
+            }
+            n = end
+        }
+        return RowTargets(schema: schema, count: range.count, surface: surface, labels: labels, oracle: oracle)
     }
 
     // MARK: - Key, stamps, errors

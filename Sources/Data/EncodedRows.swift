@@ -131,33 +131,12 @@ public struct EncodedRows: Sendable {
         }
     }
 
-    /// SPEC 1.4 transforms in float64, stored float32, missing (NaN) -> 0.
+    /// `DenseTransform` of every raw value [N, nDense].
     private func transformDense(_ raw: [Double]) throws -> [Float] {
+        let transform = try DenseTransform(schema: schema, stats: denseStats)
         let width = schema.dense.count
         var out = [Float](repeating: 0, count: raw.count)
-        for (j, feature) in schema.dense.enumerated() {
-            var mean = 0.0, std = 1.0
-            if feature.transform == .standardize {
-                guard let stats = denseStats[feature.name] else {
-                    throw ConfigError("dense_stats has no entry for standardize feature \(feature.name); expected "
-                                      + "the statistics fitted on the training data (SPEC 1.4)")
-                }
-                mean = stats.mean
-                std = max(stats.std, 1e-6)
-            }
-            var n = j
-            while n < raw.count {
-                let x = raw[n]
-                if !x.isNaN {
-                    switch feature.transform {
-                    case .none: out[n] = Float(x)
-                    case .log1p: out[n] = Float(Foundation.log1p(max(x, 0)))
-                    case .standardize: out[n] = Float((x - mean) / std)
-                    }
-                }
-                n += width
-            }
-        }
+        for n in raw.indices { out[n] = transform(raw[n], feature: n % width) }
         return out
     }
 

@@ -140,8 +140,20 @@ public struct DenseNumberError: Error, CustomStringConvertible {
 /// The correctly rounded sum of `values` (Shewchuk's exact partials, as Python's `math.fsum`),
 /// so fitted statistics equal the reference's to the last bit.
 public func exactSum(_ values: [Double]) -> Double {
-    var partials: [Double] = []
-    for value in values {
+    var sum = ExactSum()
+    for value in values { sum.add(value) }
+    return sum.value
+}
+
+/// A running `exactSum`: values added one at a time (in any order: the result is the correctly
+/// rounded exact sum), in memory that does not grow with their number.
+public struct ExactSum: Sendable {
+    private var partials: [Double] = []
+
+    public init() {}
+
+    /// Adds `value` exactly (the partials stay non-overlapping, smallest first).
+    public mutating func add(_ value: Double) {
         var x = value
         var kept = 0
         for j in 0..<partials.count {
@@ -158,34 +170,87 @@ public func exactSum(_ values: [Double]) -> Double {
         partials.removeSubrange(kept...)
         partials.append(x)
     }
-    // Round the partials' exact sum once (Python's fsum tail, half-way cases included).
-    guard var n = partials.indices.last else { return 0 }
-    var high = partials[n]
-    var low = 0.0
-    while n > 0 {
-        let x = high
-        n -= 1
-        let y = partials[n]
-        high = x + y
-        low = y - (high - x)
-        if low != 0 { break }
+
+    /// The partials' exact sum rounded once (Python's fsum tail, half-way cases included).
+    public var value: Double {
+        guard var n = partials.indices.last else { return 0 }
+        var high = partials[n]
+        var low = 0.0
+        while n > 0 {
+            let x = high
+            n -= 1
+            let y = partials[n]
+            high = x + y
+            low = y - (high - x)
+            if low != 0 { break }
+        }
+        if n > 0 && ((low < 0 && partials[n - 1] < 0) || (low > 0 && partials[n - 1] > 0)) {
+            let y = low * 2
+            let x = high + y
+            if y == x - high { high = x }
+        }
+        return high
     }
-    if n > 0 && ((low < 0 && partials[n - 1] < 0) || (low > 0 && partials[n - 1] > 0)) {
-        let y = low * 2
-        let x = high + y
-        if y == x - high { high = x }
-    }
-    return high
 }
 
 /// SPEC 1.4 statistics of a `standardize` feature from its non-missing values: float64 mean and
 /// population std (floor 1e-6); no values -> mean 0, std 1.
 public func fitDenseStats(values: [Double]) -> DenseStats {
-    if values.isEmpty { return DenseStats(mean: 0, std: 1) }
-    let count = Double(values.count)
-    let mean = exactSum(values) / count
-    var squares = values
-    for i in squares.indices { squares[i] = (squares[i] - mean) * (squares[i] - mean) }
-    let variance = exactSum(squares) / count
+    fitDenseStats { visit in values.forEach(visit) }
+}
+
+/// `fitDenseStats(values:)` of the values `forEach` visits (twice: mean, then squared
+/// deviations), without holding them: for data larger than memory.
+public func fitDenseStats(forEach: ((Double) -> Void) -> Void) -> DenseStats {
+    var sum = ExactSum(), count = 0
+    forEach { sum.add($0); count += 1 }
+    if count == 0 { return DenseStats(mean: 0, std: 1) }
+    let mean = sum.value / Double(count)
+    var squares = ExactSum()
+    forEach { squares.add(($0 - mean) * ($0 - mean)) }
+    let variance = squares.value / Double(count)
     return DenseStats(mean: mean, std: max(variance.squareRoot(), 1e-6))
+}
+
+/// SPEC 1.4's dense transforms, the one place they are computed (`EncodedRows` at encoding,
+/// `DataCache` when a batch is gathered): for feature j of `schema.dense` and its raw value x
+/// (float64, NaN = missing), `none` gives x, `log1p` log1p(max(x, 0)), `standardize`
+/// (x - mean_j) / max(std_j, 1e-6) with the fitted statistics; float64 math, stored float32;
+/// missing -> 0.
+public struct DenseTransform: Sendable {
+    /// Per feature: 0 none, 1 log1p, 2 standardize; mean and std (floored) for standardize.
+    private let kind: [UInt8], mean: [Double], std: [Double]
+
+    /// Throws when a `standardize` feature has no entry in `stats`.
+    public init(schema: Schema, stats: [String: DenseStats]) throws {
+        var kind: [UInt8] = [], mean: [Double] = [], std: [Double] = []
+        for feature in schema.dense {
+            var m = 0.0, s = 1.0
+            if feature.transform == .standardize {
+                guard let fitted = stats[feature.name] else {
+                    throw ConfigError("dense_stats has no entry for standardize feature \(feature.name); expected "
+                                      + "the statistics fitted on the training data (SPEC 1.4)")
+                }
+                m = fitted.mean
+                s = max(fitted.std, 1e-6)
+            }
+            kind.append(feature.transform == .none ? 0 : feature.transform == .log1p ? 1 : 2)
+            mean.append(m)
+            std.append(s)
+        }
+        self.kind = kind
+        self.mean = mean
+        self.std = std
+    }
+
+    /// The transformed value of raw `x` of dense feature `j`.
+    @inline(__always)
+    public func callAsFunction(_ x: Double, feature j: Int) -> Float {
+        if x.isNaN { return 0 }
+        switch kind[j] {
+        case 0: return Float(x)
+        case 1: return Float(Foundation.log1p(max(x, 0)))
+        default: return Float((x - mean[j]) / std[j])
+        }
+    }
 }

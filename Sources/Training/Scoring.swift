@@ -28,17 +28,20 @@ public struct RowLogits {
     }
 }
 
-/// Logits of every row of `rows` in file order, scored in batches without a tape.
-public func predictLogits(_ model: BraidModel, rows: EncodedRows, batchSize: Int = 2048) -> RowLogits {
+/// Logits of the rows `range` (default: all) of `rows` in file order, scored in batches of
+/// `batchSize` without a tape: `logits[(n - range.lowerBound) * T + t]`.
+public func predictLogits(_ model: BraidModel, rows: some RowSource, range: Range<Int>? = nil, batchSize: Int = 2048) -> RowLogits {
+    let range = range ?? 0 ..< rows.count
     let T = model.config.schema.allTasks.count
-    var out = RowLogits(count: rows.count, tasks: T, logits: [Double](repeating: .nan, count: rows.count * T))
-    var start = 0
-    while start < rows.count {
-        let end = min(start + batchSize, rows.count)
+    var out = RowLogits(count: range.count, tasks: T, logits: [Double](repeating: .nan, count: range.count * T))
+    var start = range.lowerBound
+    while start < range.upperBound {
+        let end = min(start + batchSize, range.upperBound)
         let batch = rows.batch(rows: Array(start..<end))
+        let at = start - range.lowerBound
         for s in model(batch) {
             for (t, logit) in s.logits {
-                for (i, r) in s.rows.enumerated() { out.logits[(start + Int(r)) * T + t] = Double(logit[i]) }
+                for (i, r) in s.rows.enumerated() { out.logits[(at + Int(r)) * T + t] = Double(logit[i]) }
             }
         }
         start = end
@@ -49,7 +52,7 @@ public func predictLogits(_ model: BraidModel, rows: EncodedRows, batchSize: Int
 /// SPEC 2.7: Platt pairs fitted on (logit, label) of the labelled rows with a head;
 /// `surface` mode one pair per (surface, task), `global` one per task over all
 /// surfaces, stored under every surface.
-public func fitCalibration(_ logits: RowLogits, rows: EncodedRows, surfaces: [String], mode: String) -> [String: [String: PlattPair]] {
+public func fitCalibration(_ logits: RowLogits, rows: some LabelledRows, surfaces: [String], mode: String) -> [String: [String: PlattPair]] {
     let schema = rows.schema, T = logits.tasks
     var result: [String: [String: PlattPair]] = [:]
     for s in surfaces {
@@ -68,7 +71,7 @@ public func fitCalibration(_ logits: RowLogits, rows: EncodedRows, surfaces: [St
 }
 
 /// The scored (row, task) pairs that have a head and a label (`flatten` of the reference).
-public func scoredPairs(probabilities p: [Double], rows: EncodedRows) -> ScoredPairs {
+public func scoredPairs(probabilities p: [Double], rows: some LabelledRows) -> ScoredPairs {
     let schema = rows.schema, T = schema.allTasks.count
     var pairs = ScoredPairs()
     for n in 0..<rows.count {
@@ -84,7 +87,7 @@ public func scoredPairs(probabilities p: [Double], rows: EncodedRows) -> ScoredP
 }
 
 /// SPEC 4 report of calibrated probabilities over the given surfaces (schema order).
-public func metricsReport(probabilities p: [Double], rows: EncodedRows, surfaces: [String]) -> MetricsReport {
+public func metricsReport(probabilities p: [Double], rows: some LabelledRows, surfaces: [String]) -> MetricsReport {
     let schema = rows.schema
     let served = schema.surfaces.filter { surfaces.contains($0) }
     return MetricsReport(pairs: scoredPairs(probabilities: p, rows: rows),

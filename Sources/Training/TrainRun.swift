@@ -1,5 +1,6 @@
 import Checkpoint
 import Data
+import Distributed
 import Foundation
 import JSON
 import Metrics
@@ -9,6 +10,12 @@ import Schema
 /// `braid train` end to end: encode (fitting dense stats on the training file),
 /// train, calibrate on the validation split (SPEC 2.7), write RUN/model (a model
 /// dir; with `separate`, RUN/model/<surface>/ per surface) and RUN/metrics.json.
+///
+/// The training rows are read from a memory-mapped binary cache (`DataCache`) built from the
+/// training CSV at RUN/cache/train.braidcache (RUN/cache/<surface>/ with `separate`) and reused
+/// by `resume`. With several ranks (`communicator`), rank 0 builds the cache first and the
+/// others open it (or, on another machine, build their own copy); every rank trains on its
+/// share of each batch, and only rank 0 writes the model, metrics and checkpoints.
 public struct TrainRun {
     public var config: URL
     public var trainFile: URL
@@ -18,6 +25,7 @@ public struct TrainRun {
     public var separate = false
     public var resume = false
     public var skipBadRows = false
+    public var communicator = Communicator.single
 
     public init(config: URL, trainFile: URL, validFile: URL, out: URL, options: TrainingOptions) {
         self.config = config; self.trainFile = trainFile; self.validFile = validFile; self.out = out; self.options = options
@@ -58,36 +66,44 @@ public struct TrainRun {
         var metrics: [(String, JSONValue)] = []
         if separate {
             for s in base.schema.surfaces where base.surfacesIncluded.contains(s) {
-                log("=== surface \(s) (separate model)")
+                if communicator.isRoot { log("=== surface \(s) (separate model)") }
                 let cfg = try surfaceConfig(base, surface: s)
                 let (dir, json, history) = try trainOne(cfg, only: [s], modelDir: modelRoot.appendingPathComponent(s),
-                                                        checkpoints: out.appendingPathComponent("checkpoints").appendingPathComponent(s), label: s)
+                                                        checkpoints: out.appendingPathComponent("checkpoints").appendingPathComponent(s),
+                                                        cache: out.appendingPathComponent("cache").appendingPathComponent(s), label: s)
                 written.append(Trained(surface: s, directory: dir, history: history))
                 metrics.append((s, json))
             }
         } else {
-            let (dir, json, history) = try trainOne(base, only: nil, modelDir: modelRoot, checkpoints: out.appendingPathComponent("checkpoints"), label: "train")
+            let (dir, json, history) = try trainOne(base, only: nil, modelDir: modelRoot, checkpoints: out.appendingPathComponent("checkpoints"),
+                                                    cache: out.appendingPathComponent("cache"), label: "train")
             written.append(Trained(surface: nil, directory: dir, history: history))
             metrics = [("unified", json)]
         }
+        guard communicator.isRoot else { return written }
         let doc = separate ? JSONValue.object(metrics) : metrics[0].1
-        try writeFileAtomically(out.appendingPathComponent("metrics.json"), (doc.serialized(indent: 1) + "\n").data(using: .utf8)!)
+        try replaceFile(at: out.appendingPathComponent("metrics.json"), bytes: (doc.serialized(indent: 1) + "\n").data(using: .utf8)!)
         log("wrote \(written.map(\.directory.path).joined(separator: ", ")) and \(out.appendingPathComponent("metrics.json").path)")
         return written
     }
 
-    private func trainOne(_ base: ModelConfig, only: Set<String>?, modelDir: URL, checkpoints: URL, label: String) throws -> (URL, JSONValue, [EpochSummary]) {
+    private func trainOne(_ base: ModelConfig, only: Set<String>?, modelDir: URL, checkpoints: URL, cache: URL,
+                          label: String) throws -> (URL, JSONValue, [EpochSummary]) {
         var config = base
         if let mode = options.calibrationMode { config.model.calibrationMode = mode }
         let started = Date()
-        let train = try EncodedRows(file: trainFile, config: config, options: EncodeOptions(labels: true, skipBadRows: skipBadRows, fitDenseStats: true, onlySurfaces: only))
+        let train = try openTrainingCache(config: config, only: only, directory: cache)
         reportSkipped(train, file: trainFile)
         config.denseStats = train.denseStats
         let valid = try EncodedRows(file: validFile, config: config, options: EncodeOptions(labels: true, skipBadRows: skipBadRows, onlySurfaces: only))
         reportSkipped(valid, file: validFile)
-        log("\(label): \(train.count) training rows, \(valid.count) validation rows (encoded in \(formatDuration(Date().timeIntervalSince(started))))")
-        let trainer = Trainer(config: config, train: train, valid: valid, options: options, checkpoints: checkpoints, label: label)
+        if communicator.isRoot {
+            log("\(label): \(train.count) training rows, \(valid.count) validation rows (encoded in \(formatDuration(Date().timeIntervalSince(started))))")
+        }
+        let trainer = Trainer(config: config, train: train, valid: valid, options: options, checkpoints: checkpoints, label: label,
+                              communicator: communicator)
         let result = try trainer.run(resume: resume)
+        guard communicator.isRoot else { return (modelDir, .null, result.history) }
         config.calibration = fitCalibration(result.validLogits, rows: valid, surfaces: config.surfacesIncluded, mode: config.model.calibrationMode)
         try result.model.save(directory: modelDir, config: config)
         let probs = result.validLogits.probabilities(surface: valid.surface, schema: config.schema, calibration: config.calibration)
@@ -100,8 +116,26 @@ public struct TrainRun {
                                   ("history", history), ("valid_calibrated", report.json)]), result.history)
     }
 
-    private func reportSkipped(_ rows: EncodedRows, file: URL) {
-        guard rows.skippedRows > 0 else { return }
+    /// The training cache in `directory`, its dense statistics fitted on its rows: built (or
+    /// reused when it matches the CSV and config) by rank 0 first, then opened by the others.
+    private func openTrainingCache(config: ModelConfig, only: Set<String>?, directory: URL) throws -> DataCache {
+        let options = EncodeOptions(labels: true, skipBadRows: skipBadRows, fitDenseStats: true, onlySurfaces: only)
+        let url = directory.appendingPathComponent("train.braidcache")
+        func open() throws -> DataCache {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return try DataCache.open(csv: trainFile, config: config, options: options, cacheURL: url, threads: max(1, self.options.threads))
+        }
+        if communicator.isRoot {
+            let cache = try open()
+            try communicator.barrier()
+            return cache
+        }
+        try communicator.barrier()
+        return try open()
+    }
+
+    private func reportSkipped(_ rows: some RowSource, file: URL) {
+        guard rows.skippedRows > 0, communicator.isRoot else { return }
         log("\(file.path): skipped \(rows.skippedRows) bad rows (--skip-bad-rows); first errors:")
         for e in rows.errors { log("  \(e)") }
     }

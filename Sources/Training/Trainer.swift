@@ -4,6 +4,7 @@ import Foundation
 import Kernels
 import Metrics
 import Model
+import Distributed
 import NN
 import Optim
 import Schema
@@ -29,6 +30,11 @@ public enum LearningRateSchedule: String, Sendable, CaseIterable {
     }
 }
 
+/// How `Trainer` shuffles an epoch (`TrainingOptions.shuffle`).
+public enum ShuffleMode: String, Sendable, CaseIterable {
+    case auto, full, block
+}
+
 /// Options of `braid train` (defaults as the reference's train_ref.py).
 public struct TrainingOptions: Sendable {
     public var epochs = 3
@@ -52,6 +58,16 @@ public struct TrainingOptions: Sendable {
     public var progress = true
     /// Stop (as if killed) after this many steps: for tests of `--resume`.
     public var stopAfterSteps: Int?
+    /// How an epoch's batches are drawn: `full` shuffles all rows (`shuffledBatches`, the rows'
+    /// order and surfaces held in memory); `block` shuffles blocks of `blockRows` rows and rows
+    /// within windows of `windowBlocks` blocks (`BlockShuffledBatches`, memory independent of the
+    /// rows); `auto` is `block` when the training cache is larger than `memoryBudget` bytes.
+    public var shuffle = ShuffleMode.auto
+    public var memoryBudget = 4 << 30
+    public var blockRows = 4096
+    public var windowBlocks = 64
+    /// Crash (SIGKILL, no clean-up) rank `rank` after `steps` steps: for tests of a rank dying mid-run.
+    public var crashRank: (rank: Int, steps: Int)?
     public init() {}
 }
 
@@ -88,72 +104,95 @@ public struct TrainingInterrupted: Error, CustomStringConvertible {
 
 /// The training loop: seeded shuffled batches grouped by surface, Adam + sparse
 /// Adagrad, validation after each epoch, early stopping on validation log loss,
-/// resumable checkpoints (`<checkpoints>/step-N` model dirs + optimizer state).
+/// resumable checkpoints (`TrainingCheckpoints`).
+///
+/// Data-parallel over the ranks of `communicator` (one rank: the single-process run): every
+/// rank computes the same epoch plan, takes its share b_r of each global batch of
+/// B = `options.batchSize` rows (rank r: every N-th row of the batch, which is sorted by
+/// surface, from position r: `slice`), and `GradientExchange` turns the ranks' gradients into the global
+/// batch's, so every rank applies the same update and the model does not depend on the
+/// number of ranks beyond float summation order. Validation scores are computed on a slice
+/// of the validation rows per rank and gathered, so every rank takes the same early-stopping
+/// decision. Only rank 0 logs and writes checkpoints.
 public final class Trainer {
     public let config: ModelConfig
-    public let train: EncodedRows
+    public let train: any RowSource
     public let valid: EncodedRows
     public let options: TrainingOptions
     public let checkpoints: URL
     public let label: String
+    public let communicator: Communicator
 
     /// `config` must already hold the training set's dense stats.
-    public init(config: ModelConfig, train: EncodedRows, valid: EncodedRows, options: TrainingOptions, checkpoints: URL, label: String = "train") {
+    public init(config: ModelConfig, train: any RowSource, valid: EncodedRows, options: TrainingOptions, checkpoints: URL,
+                label: String = "train", communicator: Communicator = .single) {
         self.config = config
         self.train = train
         self.valid = valid
         self.options = options
         self.checkpoints = checkpoints
         self.label = label
+        self.communicator = communicator
     }
 
-    struct State {
-        var epoch = 1, batch = 0, step = 0
-        var lossSum = 0.0, lossRows = 0
-        var bestLogloss = Double.infinity, bestEpoch = 0, badEpochs = 0
-        var history: [EpochSummary] = []
-        var epochStart = Date()
-    }
+    /// Logs on rank 0 only.
+    fileprivate func say(_ message: String) { if communicator.isRoot { log(message) } }
 
     /// Trains; with `resume`, continues from the newest checkpoint in `checkpoints`.
     public func run(resume: Bool) throws -> TrainingResult {
         Threads.set(options.threads)
+        let comm = communicator
         let model = BraidModel(config: config, seed: options.seed)
         let store = model.parameters
         let optimizer = ModelOptimizer(store, learningRate: options.learningRate, embeddingLearningRate: options.embeddingLearningRate)
-        var state = State()
-        if resume, let latest = try latestCheckpoint() {
-            state = try restore(latest, store: store, optimizer: optimizer)
-            log("\(label): resumed from \(latest.lastPathComponent) (epoch \(state.epoch), batch \(state.batch))")
+        let saved = TrainingCheckpoints(directory: checkpoints, config: config)
+        let exchange = GradientExchange(communicator: comm, store: store)
+        var state = TrainingState()
+        if resume, let (restored, from) = try restoreOnEveryRank(saved, store: store, optimizer: optimizer) {
+            state = restored
+            say("\(label): resumed from \(from) (epoch \(state.epoch), batch \(state.batch))")
         }
-        try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
+        if comm.isRoot { try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true) }
         var stopped = false
-        let rows = trainingRows()
-        let rowSurfaces = rows.map { train.surface[$0] }
+        let planner = EpochPlanner(trainer: self)
         while state.epoch <= options.epochs && !stopped {
-            let plan = shuffledBatches(surface: rowSurfaces, batchSize: options.batchSize, seed: options.seed, epoch: state.epoch)
-                .map { $0.map { rows[$0] } }
-            let progress = ProgressLine(label: "\(label) epoch \(state.epoch)/\(options.epochs)", total: rows.count, enabled: options.progress)
+            let plan = planner.plan(epoch: state.epoch)
+            let progress = ProgressLine(label: "\(label) epoch \(state.epoch)/\(options.epochs)", total: planner.rows,
+                                        enabled: options.progress && comm.isRoot)
             if state.batch == 0 { state.lossSum = 0; state.lossRows = 0 }
             state.epochStart = Date()
-            var rowsThisRun = 0
+            var rowsThisRun = 0, stepsThisRun = 0, commSeconds = 0.0, commBytes = 0
             let train = self.train
-            let stream = BatchStream(plan: Array(plan[state.batch...]), prefetch: 3) { train.batch(rows: $0) }
+            let local = plan.batches.dropFirst(state.batch).lazy.map { Self.slice($0, rank: comm.rank, of: comm.size) }
+            let stream = BatchStream(plan: local, count: plan.count - state.batch, prefetch: 3) { train.batch(rows: $0) }
             for batch in stream {
                 optimizer.adam.learningRate = options.learningRate
                     * options.learningRateSchedule.factor(step: state.step, totalSteps: options.epochs * plan.count)
-                let tape = Tape()
-                let loss = tape.record { model.loss(model(batch), batch: batch) }
-                tape.backward(loss)
+                if planner.block && state.step % planner.releaseEvery == 0 { train.releaseResidentPages() }
+                var localLoss = 0.0
+                if batch.count > 0 {
+                    let tape = Tape()
+                    let loss = tape.record { model.loss(model(batch), batch: batch) }
+                    tape.backward(loss)
+                    localLoss = Double(loss[0]) * Double(batch.count)
+                }
+                let step = try exchange.exchange(localRows: batch.count, localLossSum: localLoss)
                 optimizer.step()
-                state.lossSum += Double(loss[0]) * Double(batch.count)
-                state.lossRows += batch.count
+                state.lossSum += step.lossSum
+                state.lossRows += step.rows
                 state.batch += 1
                 state.step += 1
-                rowsThisRun += batch.count
+                rowsThisRun += step.rows
+                stepsThisRun += 1
+                commSeconds += step.seconds
+                commBytes += step.bytes
                 progress.update(done: state.lossRows, loss: state.lossSum / Double(state.lossRows))
-                if options.checkpointEvery > 0 && state.step % options.checkpointEvery == 0 && state.batch < plan.count {
-                    try saveCheckpoint(state, store: store, optimizer: optimizer)
+                if let crash = options.crashRank, crash.rank == comm.rank, state.step >= crash.steps {
+                    log("\(label): rank \(comm.rank): crashing on purpose after step \(state.step) (crash option)")
+                    kill(getpid(), SIGKILL)
+                }
+                if comm.isRoot && options.checkpointEvery > 0 && state.step % options.checkpointEvery == 0 && state.batch < plan.count {
+                    try saved.save(state, store: store, optimizer: optimizer)
                 }
                 if let stop = options.stopAfterSteps, state.step >= stop {
                     progress.finish()
@@ -164,157 +203,191 @@ public final class Trainer {
             progress.finish()
             let seconds = Date().timeIntervalSince(state.epochStart)
             // validation (uncalibrated), early stopping
-            let logits = predictLogits(model, rows: valid)
+            let logits = try validationLogits(model)
             let probs = logits.probabilities(surface: valid.surface, schema: config.schema, calibration: [:])
             let report = metricsReport(probabilities: probs, rows: valid, surfaces: config.surfacesIncluded)
             let pooled = pooledLogloss(probs, rows: valid)
             let summary = EpochSummary(epoch: state.epoch, trainLoss: state.lossSum / Double(max(state.lossRows, 1)), validLogloss: pooled,
                                        rowsPerSecond: Double(rowsThisRun) / max(seconds, 1e-9), report: report)
             state.history.append(summary)
-            log(formatEpoch(summary))
+            say(formatEpoch(summary))
+            if comm.size > 1 && stepsThisRun > 0 {
+                say(String(format: "\(label): %d ranks, global batch %d: communication %.2f ms and %.0f bytes (sent + received) per step on rank 0, %.1f%% of the epoch",
+                           comm.size, options.batchSize, 1000 * commSeconds / Double(stepsThisRun), Double(commBytes) / Double(stepsThisRun),
+                           100 * commSeconds / max(seconds, 1e-9)))
+            }
             if pooled < state.bestLogloss {
                 state.bestLogloss = pooled
                 state.bestEpoch = state.epoch
                 state.badEpochs = 0
                 // only early stopping reads the best epoch back (without it the last epoch is the model)
-                if options.patience > 0 { try writeBest(store: store, epoch: state.epoch) }
+                if options.patience > 0 && comm.isRoot { try saved.writeBest(store: store, epoch: state.epoch) }
             } else {
                 state.badEpochs += 1
                 if options.patience > 0 && state.badEpochs >= options.patience {
-                    log("\(label): early stopping after epoch \(state.epoch): validation log loss did not improve on epoch \(state.bestEpoch)'s \(String(format: "%.5f", state.bestLogloss))")
+                    say("\(label): early stopping after epoch \(state.epoch): validation log loss did not improve on epoch \(state.bestEpoch)'s \(String(format: "%.5f", state.bestLogloss))")
                     stopped = true
                 }
             }
             state.epoch += 1
             state.batch = 0
-            try saveCheckpoint(state, store: store, optimizer: optimizer)
+            if comm.isRoot { try saved.save(state, store: store, optimizer: optimizer) }
         }
-        // with early stopping, the best epoch's weights; without, the last epoch's
+        // with early stopping, the best epoch's weights; without, the last epoch's (rank 0 writes the model)
         var modelEpoch = state.history.last?.epoch ?? 0
         if options.patience > 0 && state.bestEpoch > 0 && state.bestEpoch != modelEpoch {
-            let best = try readModelDirectory(at: bestDirectory(epoch: state.bestEpoch))
-            try store.load(from: best.weights, layout: parameterLayout(config))
             modelEpoch = state.bestEpoch
+            if comm.isRoot {
+                let best = try readModelDirectory(at: saved.bestDirectory(epoch: state.bestEpoch))
+                try store.load(from: best.weights, layout: parameterLayout(config))
+            }
         }
-        let logits = predictLogits(model, rows: valid)
+        let logits = comm.isRoot ? predictLogits(model, rows: valid) : RowLogits(count: 0, tasks: 0, logits: [])
         return TrainingResult(model: model, config: config, history: state.history, bestEpoch: state.bestEpoch,
                               modelEpoch: modelEpoch, validLogits: logits)
     }
 
-    /// The training rows (all, or `options.negativeKeepRate`'s sample), logged when sampled.
-    private func trainingRows() -> [Int] {
-        let surfaces = config.schema.surfaces
+    /// Rank `rank`'s share of a global batch (sorted by surface): every `size`-th row from
+    /// position `rank`, so every rank gets about the same mix of surfaces (balanced compute)
+    /// and its rows stay sorted by surface.
+    public static func slice(_ batch: [Int], rank: Int, of size: Int) -> [Int] {
+        guard size > 1 else { return batch }
+        return Array(stride(from: rank, to: batch.count, by: size).map { batch[$0] })
+    }
+
+    /// The validation logits of every row: one rank scores them all; several score a slice each
+    /// and gather the slices, so every rank holds the same logits.
+    private func validationLogits(_ model: BraidModel) throws -> RowLogits {
+        let comm = communicator
+        guard comm.size > 1 else { return predictLogits(model, rows: valid) }
+        let n = valid.count, T = config.schema.allTasks.count
+        let bounds = (0...comm.size).map { n * $0 / comm.size }
+        let mine = predictLogits(model, rows: valid, range: bounds[comm.rank] ..< bounds[comm.rank + 1])
+        let counts = (0..<comm.size).map { (bounds[$0 + 1] - bounds[$0]) * T }
+        return RowLogits(count: n, tasks: T, logits: try comm.allgatherv(mine.logits, counts: counts))
+    }
+
+    /// Restores the newest checkpoint: rank 0 reads it and sends the weights, optimizer state and
+    /// run state to the other ranks (which need no access to rank 0's files). Nil without one.
+    private func restoreOnEveryRank(_ saved: TrainingCheckpoints, store: ParameterStore,
+                                    optimizer: ModelOptimizer) throws -> (TrainingState, String)? {
+        let comm = communicator
+        var meta: [UInt8] = []
+        var name = ""
+        if comm.isRoot, let latest = try saved.latest() {
+            var state = try saved.restore(latest, store: store, optimizer: optimizer)
+            state.epochStart = Date()
+            name = latest.lastPathComponent
+            let text = TrainingCheckpoints.metadata(state, adamStep: optimizer.adam.state.step)
+                .sorted { $0.key < $1.key }.map { "\($0.key)\t\($0.value)" }.joined(separator: "\n")
+            meta = Array(text.utf8)
+            if comm.size == 1 { return (state, name) }
+        }
+        guard comm.size > 1 else { return nil }
+        try comm.broadcast(&meta)
+        if meta.isEmpty { return nil }
+        try comm.broadcast(store.values.pointer, count: store.denseCount)
+        for table in store.embeddingTables { try comm.broadcast(table.weight.data, count: table.rows * table.dim) }
+        let adam = optimizer.adam.state
+        try comm.broadcast(adam.m, count: adam.count)
+        try comm.broadcast(adam.v, count: adam.count)
+        for opt in optimizer.adagrad { try comm.broadcast(opt.accumulator.pointer, count: opt.accumulator.count) }
+        var pairs: [String: String] = [:]
+        for line in String(decoding: meta, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2 { pairs[String(parts[0])] = String(parts[1]) }
+        }
+        let (state, adamStep) = try TrainingCheckpoints.state(from: pairs, path: "checkpoint metadata from rank 0")
+        optimizer.adam.restore(step: adamStep)
+        return (state, name.isEmpty ? "rank 0's checkpoint" : name)
+    }
+
+    /// Negative sampling's keep rates by surface index (empty: every row).
+    fileprivate var keepRates: [Int32: Double] {
         var keep: [Int32: Double] = [:]
         for (name, rate) in options.negativeKeepRate {
-            if let s = surfaces.firstIndex(of: name) { keep[Int32(s)] = rate }
+            if let s = config.schema.surfaces.firstIndex(of: name) { keep[Int32(s)] = rate }
         }
-        guard !keep.isEmpty else { return Array(0..<train.count) }
-        let rows = negativeSampledRows(surface: train.surface, labels: train.labels, taskCount: config.schema.allTasks.count,
-                                       keepRate: keep, seed: options.seed)
-        let rates = keep.sorted { $0.key < $1.key }.map { "\(surfaces[Int($0.key)]) \($0.value)" }.joined(separator: ", ")
-        log("\(label): negative sampling (\(rates) of rows without a positive label): training on \(rows.count) of \(train.count) rows")
-        return rows
+        return keep
     }
 
-    // MARK: checkpoints
-
-    func bestDirectory(epoch: Int) -> URL { checkpoints.appendingPathComponent("best-epoch-\(epoch)") }
-
-    private func writeBest(store: ParameterStore, epoch: Int) throws {
-        let url = bestDirectory(epoch: epoch)
-        if FileManager.default.fileExists(atPath: url.path) { return }  // a resumed run reached it before
-        try writeModelDirectory(at: url, modelJSON: config.jsonData(), weights: store.safetensorsData())
-    }
-
-    private func stepName(_ step: Int) -> String { String(format: "step-%09d", step) }
-
-    private func saveCheckpoint(_ state: State, store: ParameterStore, optimizer: ModelOptimizer) throws {
-        let dir = checkpoints.appendingPathComponent(stepName(state.step))
-        if FileManager.default.fileExists(atPath: dir.path) { return }
-        let stateURL = checkpoints.appendingPathComponent(stepName(state.step) + ".state.safetensors")
-        let adam = optimizer.adam.state
-        var sources = [SafeTensorSource(name: "adam.m", shape: [adam.count], floatsAt: UnsafeBufferPointer(start: adam.m, count: adam.count)),
-                       SafeTensorSource(name: "adam.v", shape: [adam.count], floatsAt: UnsafeBufferPointer(start: adam.v, count: adam.count))]
-        for (opt, table) in zip(optimizer.adagrad, store.embeddingTables) {
-            sources.append(SafeTensorSource(name: "adagrad.\(table.name)", shape: [table.rows, table.dim],
-                                            floatsAt: UnsafeBufferPointer(start: opt.accumulator.pointer, count: opt.accumulator.count)))
-        }
-        let history = state.history.map { "\($0.epoch),\($0.trainLoss),\($0.validLogloss),\($0.rowsPerSecond)" }.joined(separator: ";")
-        let meta: [String: String] = [
-            "epoch": "\(state.epoch)", "batch": "\(state.batch)", "step": "\(state.step)", "adam_step": "\(adam.step)",
-            "loss_sum": "\(state.lossSum)", "loss_rows": "\(state.lossRows)", "best_logloss": "\(state.bestLogloss)",
-            "best_epoch": "\(state.bestEpoch)", "bad_epochs": "\(state.badEpochs)", "history": history,
-        ]
-        try writeFileAtomically(stateURL, try encodeSafeTensors(sources, metadata: meta))
-        try writeModelDirectory(at: dir, modelJSON: config.jsonData(), weights: store.safetensorsData())
-        // keep the newest two step checkpoints
-        let old = try stepCheckpoints().dropLast(2)
-        for url in old {
-            try? FileManager.default.removeItem(at: url)
-            try? FileManager.default.removeItem(at: URL(fileURLWithPath: url.path + ".state.safetensors"))
-        }
-    }
-
-    private func stepCheckpoints() throws -> [URL] {
-        guard FileManager.default.fileExists(atPath: checkpoints.path) else { return [] }
-        return try FileManager.default.contentsOfDirectory(atPath: checkpoints.path)
-            .filter { $0.hasPrefix("step-") && !$0.hasSuffix(".safetensors") && !$0.hasPrefix(".") }
-            .sorted()
-            .map { checkpoints.appendingPathComponent($0) }
-            .filter { FileManager.default.fileExists(atPath: $0.path + ".state.safetensors") }
-    }
-
-    func latestCheckpoint() throws -> URL? { try stepCheckpoints().last }
-
-    private func restore(_ dir: URL, store: ParameterStore, optimizer: ModelOptimizer) throws -> State {
-        let weights = try readModelDirectory(at: dir).weights
-        try store.load(from: weights, layout: parameterLayout(config))
-        let file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: dir.path + ".state.safetensors"))
-        let adam = optimizer.adam.state
-        try file.tensor("adam.m").copyFloats(into: UnsafeMutableBufferPointer(start: adam.m, count: adam.count))
-        try file.tensor("adam.v").copyFloats(into: UnsafeMutableBufferPointer(start: adam.v, count: adam.count))
-        for (opt, table) in zip(optimizer.adagrad, store.embeddingTables) {
-            try file.tensor("adagrad.\(table.name)").copyFloats(into: UnsafeMutableBufferPointer(start: opt.accumulator.pointer, count: opt.accumulator.count))
-        }
-        let m = file.metadata
-        func int(_ k: String) throws -> Int {
-            guard let v = m[k].flatMap(Int.init) else { throw CheckpointError("\(dir.path).state.safetensors: metadata \(k) missing; expected a checkpoint written by braid train") }
-            return v
-        }
-        optimizer.adam.restore(step: try int("adam_step"))
-        var state = State()
-        state.epoch = try int("epoch"); state.batch = try int("batch"); state.step = try int("step")
-        state.lossSum = Double(m["loss_sum"] ?? "0") ?? 0; state.lossRows = try int("loss_rows")
-        state.bestLogloss = Double(m["best_logloss"] ?? "inf") ?? .infinity
-        state.bestEpoch = try int("best_epoch"); state.badEpochs = try int("bad_epochs")
-        // history: the per-epoch figures (reports are recomputed only for new epochs)
-        for entry in (m["history"] ?? "").split(separator: ";") {
-            let f = entry.split(separator: ",").map { Double($0) ?? .nan }
-            if f.count == 4 {
-                state.history.append(EpochSummary(epoch: Int(f[0]), trainLoss: f[1], validLogloss: f[2], rowsPerSecond: f[3],
-                                                  report: MetricsReport(pairs: ScoredPairs(), surfaceTasks: [])))
-            }
-        }
-        return state
+    /// Logs negative sampling's effect.
+    fileprivate func logSampling(kept: Int) {
+        let surfaces = config.schema.surfaces
+        let rates = keepRates.sorted { $0.key < $1.key }.map { "\(surfaces[Int($0.key)]) \($0.value)" }.joined(separator: ", ")
+        say("\(label): negative sampling (\(rates) of rows without a positive label): training on \(kept) of \(train.count) rows")
     }
 }
 
-/// Writes `data` to `url` through a temporary sibling, fsynced, then renamed into place.
-public func writeFileAtomically(_ url: URL, _ data: Foundation.Data) throws {
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    guard FileManager.default.createFile(atPath: tmp.path, contents: data) else {
-        throw CheckpointError("cannot write \(tmp.path); expected a writable directory")
+/// The epochs' batch plans of a `Trainer` (`TrainingOptions.shuffle`): with the full shuffle,
+/// the kept rows and their surfaces are held and shuffled whole; with the block shuffle,
+/// only the number of kept rows is (one pass over the targets) and windows are read lazily.
+private struct EpochPlanner {
+    let trainer: Trainer
+    /// Training rows per epoch (after negative sampling).
+    let rows: Int
+    let block: Bool
+    /// Steps between `releaseResidentPages` calls with the block shuffle: about one window.
+    let releaseEvery: Int
+    private let kept: [Int], keptSurface: [Int32]
+    private let keep: (@Sendable (Int, RowTargets) -> [Int])?
+
+    init(trainer: Trainer) {
+        self.trainer = trainer
+        let options = trainer.options, train = trainer.train
+        let cacheBytes = (train as? DataCache)?.byteCount ?? 0
+        block = options.shuffle == .block || (options.shuffle == .auto && cacheBytes > options.memoryBudget)
+        releaseEvery = max(1, options.blockRows * options.windowBlocks / options.batchSize)
+        let rates = trainer.keepRates, seed = options.seed, tasks = trainer.config.schema.allTasks.count
+        if rates.isEmpty {
+            keep = nil
+        } else {
+            keep = { (first: Int, targets: RowTargets) -> [Int] in
+                negativeSampledRows(surface: targets.surface, labels: targets.labels, taskCount: tasks, keepRate: rates, seed: seed, firstRow: first)
+            }
+        }
+        if block {
+            var count = 0
+            if let keep {
+                var start = 0
+                while start < train.count {
+                    let end = min(start + options.blockRows, train.count)
+                    count += keep(start, train.targets(rows: start ..< end)).count
+                    start = end
+                }
+            } else {
+                count = train.count
+            }
+            rows = count
+            kept = []
+            keptSurface = []
+            trainer.say("\(trainer.label): block shuffle (\(options.blockRows)-row blocks, windows of \(options.windowBlocks) blocks)")
+        } else {
+            let targets = train.targets(rows: 0 ..< train.count)
+            kept = keep?(0, targets) ?? Array(0 ..< train.count)
+            keptSurface = kept.map { targets.surface[$0] }
+            rows = kept.count
+        }
+        if keep != nil { trainer.logSampling(kept: rows) }
     }
-    let fd = open(tmp.path, O_RDONLY)
-    if fd >= 0 { fsync(fd); close(fd) }
-    if rename(tmp.path, url.path) != 0 {
-        try? FileManager.default.removeItem(at: tmp)
-        throw CheckpointError("cannot rename \(tmp.path) to \(url.path): \(String(cString: strerror(errno)))")
+
+    /// Epoch `epoch`'s global batches and their number.
+    func plan(epoch: Int) -> (batches: AnySequence<[Int]>, count: Int) {
+        let options = trainer.options
+        let count = (rows + options.batchSize - 1) / options.batchSize
+        if block {
+            return (AnySequence(BlockShuffledBatches(source: trainer.train, batchSize: options.batchSize, blockRows: options.blockRows,
+                                                     windowBlocks: options.windowBlocks, seed: options.seed, epoch: epoch, keep: keep)), count)
+        }
+        let kept = self.kept
+        let batches = shuffledBatches(surface: keptSurface, batchSize: options.batchSize, seed: options.seed, epoch: epoch)
+            .map { $0.map { kept[$0] } }
+        return (AnySequence(batches), batches.count)
     }
 }
 
 /// The log loss pooled over every labelled (row, task) pair with a head.
-public func pooledLogloss(_ p: [Double], rows: EncodedRows) -> Double {
+public func pooledLogloss(_ p: [Double], rows: some LabelledRows) -> Double {
     let pairs = scoredPairs(probabilities: p, rows: rows)
     return logLoss(probabilities: pairs.probabilities, labels: pairs.labels) ?? .nan
 }

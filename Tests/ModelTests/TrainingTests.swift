@@ -151,4 +151,28 @@ import Training
             #expect(model.config.schema.surfaces == [t.surface!])
         }
     }
+
+    /// The trainer reads the memory-mapped cache as it reads in-memory rows: the same dense
+    /// statistics and, trained on either, the same weights to the bit.
+    @Test func trainingFromTheCacheEqualsTrainingFromMemory() throws {
+        let base = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: base) }
+        var config = try ModelConfig.load(from: Fixtures.url("multi_exclusive/model.json"))
+        let csv = Fixtures.url("multi_exclusive/batch.csv")
+        let encode = EncodeOptions(labels: true, fitDenseStats: true)
+        let memory = try EncodedRows(file: csv, config: config, options: encode)
+        let cache = try DataCache.open(csv: csv, config: config, options: encode, cacheURL: base.appendingPathComponent("train.braidcache"))
+        #expect(cache.denseStats == memory.denseStats)
+        config.denseStats = memory.denseStats
+        var options = TrainingOptions()
+        options.epochs = 2; options.batchSize = 5; options.threads = 1; options.progress = false; options.patience = 0
+        var weights: [[Float]] = []
+        for (name, source) in [("memory", memory as any RowSource), ("cache", cache as any RowSource)] {
+            let trainer = Trainer(config: config, train: source, valid: memory, options: options,
+                                  checkpoints: base.appendingPathComponent(name))
+            let result = try trainer.run(resume: false)
+            weights.append(result.model.parameters.allNames.flatMap { result.model.parameters.tensor(named: $0)!.values })
+        }
+        #expect(weights[0] == weights[1])
+    }
 }

@@ -1,0 +1,68 @@
+import Data
+import Distributed
+import Foundation
+import Model
+import Schema
+import Tensors
+import TestSupport
+import Testing
+import Training
+
+/// The data-parallel identity the MPI trainer rests on, checked in one process: the gradient
+/// of a batch's mean loss equals sum_r (b_r / B) x the gradient of slice r's mean loss, for the
+/// dense block and for every embedding table's sparse rows.
+@Suite struct GradientSplitTests {
+    /// Dense gradient block and per-table row -> gradient row, after one backward on `batch`.
+    static func gradients(_ model: BraidModel, _ batch: Batch) -> (dense: [Float], sparse: [String: [Int32: [Float]]]) {
+        let store = model.parameters
+        store.zeroGradients()
+        let tape = Tape()
+        let loss = tape.record { model.loss(model(batch), batch: batch) }
+        tape.backward(loss)
+        let dense = Array(UnsafeBufferPointer(start: store.gradients.pointer, count: store.denseCount))
+        var sparse: [String: [Int32: [Float]]] = [:]
+        for table in store.embeddingTables {
+            let g = table.sparseGrad
+            for (i, row) in g.rows.enumerated() { sparse[table.name, default: [:]][row] = Array(g.values[i * g.dim ..< (i + 1) * g.dim]) }
+        }
+        store.zeroGradients()
+        return (dense, sparse)
+    }
+
+    @Test(arguments: [2, 3])
+    func slicesScaledByTheirShareSumToTheBatchGradient(ranks: Int) throws {
+        var config = try ModelConfig.load(from: Fixtures.url("multi_exclusive/model.json"))
+        let rows = try EncodedRows(file: Fixtures.url("multi_exclusive/batch.csv"), config: config, options: EncodeOptions(fitDenseStats: true))
+        config.denseStats = rows.denseStats
+        let model = BraidModel(config: config, seed: 7)
+        let plan = shuffledBatches(surface: rows.surface, batchSize: rows.count, seed: 1, epoch: 1)[0]
+        let whole = Self.gradients(model, rows.batch(rows: plan))
+        var dense = [Float](repeating: 0, count: whole.dense.count)
+        var sparse: [String: [Int32: [Float]]] = [:]
+        for r in 0..<ranks {
+            let slice = Trainer.slice(plan, rank: r, of: ranks)
+            let share = Float(slice.count) / Float(plan.count)
+            let part = Self.gradients(model, rows.batch(rows: slice))
+            for i in dense.indices { dense[i] += share * part.dense[i] }
+            for (table, byRow) in part.sparse {
+                for (row, g) in byRow {
+                    let sum = sparse[table]?[row] ?? [Float](repeating: 0, count: g.count)
+                    sparse[table, default: [:]][row] = zip(sum, g).map { $0 + share * $1 }
+                }
+            }
+        }
+        let scale = whole.dense.map { abs($0) }.max() ?? 1
+        let worst = zip(dense, whole.dense).map { abs($0 - $1) }.max() ?? 0
+        print("ranks \(ranks): max |dense difference| \(worst) (max |gradient| \(scale))")
+        #expect(worst <= 1e-5 * scale)
+        #expect(Set(sparse.keys) == Set(whole.sparse.keys))
+        for (table, byRow) in whole.sparse {
+            #expect(Set(byRow.keys) == Set(sparse[table]?.keys ?? [:].keys), "table \(table) rows")
+            for (row, g) in byRow {
+                let other = sparse[table]?[row] ?? []
+                let difference = zip(g, other).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(difference <= 1e-5 * max(scale, 1e-3), "table \(table) row \(row): \(difference)")
+            }
+        }
+    }
+}
