@@ -74,11 +74,15 @@ func temporaryRun(_ name: String) -> URL {
     return url
 }
 
-func trainArguments(out: URL, epochs: Int, extra: [String] = []) -> [String] {
+/// `braid train` on the generated data, global batch 128. `threads`: 1 per rank; the
+/// one-process runs they are compared with use 2, the same split of each batch's gradient
+/// sums as 2 ranks x 1 thread (1 vs 2 threads in one process already differ by ~1.7e-3 after
+/// 17 steps: Adam's first updates amplify summation-order differences, docs/DECISIONS.md).
+func trainArguments(out: URL, epochs: Int, threads: Int = 1, extra: [String] = []) -> [String] {
     let data = generatedData
     return ["train", "--config", data.appendingPathComponent("model.json").path, "--train", data.appendingPathComponent("train.csv").path,
             "--valid", data.appendingPathComponent("valid.csv").path, "--out", out.path, "--epochs", "\(epochs)",
-            "--batch-size", "128", "--threads", "1", "--seed", "3", "--quiet"] + extra
+            "--batch-size", "128", "--threads", "\(threads)", "--seed", "3", "--quiet"] + extra
 }
 
 /// Calibrated test-set probabilities of a trained model, [N, T] with NaN where no head.
@@ -123,12 +127,12 @@ struct MPITrainingTests {
     }
 
     /// One epoch (2,100 rows, 17 steps of global batch 128): two ranks give the one-process
-    /// model's test probabilities within 1e-3 (measured 4.5e-7).
+    /// (2 threads) model's test probabilities within 1e-3 (measured 2.1e-7).
     @Test func twoRanksMatchOneProcessAfterOneEpoch() throws {
         let base = temporaryRun("match")
         defer { try? FileManager.default.removeItem(at: base) }
         let one = base.appendingPathComponent("one"), two = base.appendingPathComponent("two")
-        let single = try run(braidBinary.path, trainArguments(out: one, epochs: 1, extra: ["--patience", "0"]))
+        let single = try run(braidBinary.path, trainArguments(out: one, epochs: 1, threads: 2, extra: ["--patience", "0"]))
         #expect(single.status == 0, "\(single.stderr)")
         let distributed = try run(mpirun!, mpiArguments(2) + [braidBinary.path] + trainArguments(out: two, epochs: 1, extra: ["--patience", "0", "--distributed"]))
         #expect(distributed.status == 0, "\(distributed.stderr)")
@@ -147,7 +151,7 @@ struct MPITrainingTests {
         let one = base.appendingPathComponent("one"), whole = base.appendingPathComponent("whole")
         let killed = base.appendingPathComponent("killed")
         let extra = ["--patience", "0", "--checkpoint-every", "4"]
-        let single = try run(braidBinary.path, trainArguments(out: one, epochs: 2, extra: extra))
+        let single = try run(braidBinary.path, trainArguments(out: one, epochs: 2, threads: 2, extra: extra))
         #expect(single.status == 0, "\(single.stderr)")
         let distributed = extra + ["--distributed"]
         let uninterrupted = try run(mpirun!, mpiArguments(2) + [braidBinary.path] + trainArguments(out: whole, epochs: 2, extra: distributed))
