@@ -52,11 +52,11 @@ struct BenchTrainCommand: ParsableCommand {
         Threads.set(options.threads)
         var base = try options.readConfig()
         if let fusion, base.model.sequence != nil { base.model.sequence!.fusion = Fusion(rawValue: fusion)! }
-        var results: [(L: Int, json: JSONValue, exPerSecond: Double, rss: Double)] = []
+        var results: [(L: Int, exPerSecond: Double, rss: Double)] = []
         for cfg in try options.configsByLength(base) {
             let json = try measure(cfg)
             print(json.serialized())
-            results.append((cfg.schema.sequence?.maxLength ?? 0, json, json["ex_per_s_median_step"]?.doubleValue ?? 0,
+            results.append((cfg.schema.sequence?.maxLength ?? 0, json["ex_per_s_median_step"]?.doubleValue ?? 0,
                             json["peak_rss_mb"]?.doubleValue ?? 0))
         }
         if results.count > 1 {

@@ -98,12 +98,12 @@ public func blockedAttentionBackward(
             if n == 0 { continue }
             let row = offsets.map { Int($0[u]) } ?? u * L
             let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d
+            let rows = queryBlockRows(n, block: block)
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
                 transposeInto(kT, k, ldb: ld, n: n, k: dh)
                 transposeInto(vT, v, ldb: ld, n: n, k: dh)
-                let rows = queryBlockRows(n, block: block)
                 for i0 in stride(from: 0, to: n, by: rows) {
                     let r = Swift.min(rows, n - i0)
                     smallProduct(s, ldc: n, q + i0 * ld, lda: ld, kT, ldb: n, m: r, n: n, k: dh, alpha: scale)
