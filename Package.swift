@@ -28,7 +28,7 @@ let package = Package(
         // Tensor, reverse-mode tape, one gradient rule per primitive.
         .target(name: "Tensors", dependencies: ["Kernels"]),
         // Layers: Linear, MLP, LayerNorm, attention, Transformer blocks, cross layers.
-        .target(name: "NN", dependencies: ["Tensors"]),
+        .target(name: "NN", dependencies: ["Kernels", "Tensors"]),
         // Seeded generators (SplitMix64, xoshiro256**): shuffles, sampling, initial weights, generated data.
         .target(name: "Random"),
         // Plain-text table cells (`pad`), for every table Braid prints.

@@ -8,6 +8,7 @@ import Optim
 import Random
 import Schema
 import Tensors
+import Training
 
 /// `braid bench train`: training throughput on pre-encoded batches (CSV parsing and
 /// hashing excluded), timed per step = forward + backward + optimizer step (Adam dense,
@@ -21,8 +22,10 @@ struct BenchTrainCommand: ParsableCommand {
             Encodes --data once (fitting dense stats), builds a randomly initialised model \
             from --config (fusion overridden by --fusion), runs --warmup untimed steps, then \
             times --steps steps and prints one JSON line with ex_per_s_median_step, \
-            ex_per_s_mean, the median forward, backward and optimizer milliseconds of a \
-            step and peak_rss_mb (VmHWM). With --max-length 64,256,1024 it does so at each \
+            ex_per_s_mean, the median forward and backward milliseconds of a step's first \
+            shard (each of --threads shards of a batch runs on its own thread), the \
+            milliseconds merging the shards' gradients and of the optimizer, and \
+            peak_rss_mb (VmHWM). With --max-length 64,256,1024 it does so at each \
             sequence length (the cost curve) and ends with a table.
 
             Example: braid generate --out /tmp/gen --rows 50000 && \
@@ -82,41 +85,49 @@ struct BenchTrainCommand: ParsableCommand {
         var generator = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
         let used = min(nBatches, warmup + steps)
-        let batches = (0..<used).map { b in rows.batch(rows: Array(order[b * batchSize ..< (b + 1) * batchSize])) }
-
         let model = BraidModel(config: cfg, seed: seed)
+        // the training loop's step: one shard of each batch per thread (`ShardedStep`)
+        let sharded = ShardedStep(model: model, shards: options.threads)
+        let batches = (0..<used).map { b in
+            sharded.shards(of: Array(order[b * batchSize ..< (b + 1) * batchSize])).map { rows.batch(rows: $0) }
+        }
         let optimizer = ModelOptimizer(model.parameters)
-        var times: [Double] = [], forward: [Double] = [], backward: [Double] = [], optimize: [Double] = []
-        var lastLoss: Float = 0
+        var times: [Double] = [], forward: [Double] = [], backward: [Double] = [], merge: [Double] = [], optimize: [Double] = []
+        var lastLoss = 0.0
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         for i in 0..<(warmup + steps) {
-            let batch = batches[i % used]
             let t0 = clock()
-            let tape = Tape()
-            let loss = tape.record { model.loss(model(batch), batch: batch) }
+            let step = sharded.run(batches[i % used])
             let t1 = clock()
-            tape.backward(loss)
-            let t2 = clock()
             optimizer.step()
-            let t3 = clock()
-            lastLoss = loss[0]
-            if i >= warmup { times.append(t3 - t0); forward.append(t1 - t0); backward.append(t2 - t1); optimize.append(t3 - t2) }
+            let t2 = clock()
+            lastLoss = step.lossSum / Double(step.rows)
+            if i >= warmup {
+                times.append(t2 - t0); forward.append(step.forwardSeconds); backward.append(step.backwardSeconds)
+                merge.append(step.mergeSeconds); optimize.append(t2 - t1)
+            }
         }
         let medianStep = median(times)
         let total = times.reduce(0, +)
         let ms = { (x: [Double]) in JSONValue.number((median(x) * 1e5).rounded() / 100) }
-        return .object([
+        let run: [(String, JSONValue)] = [
             ("bench", .string("train")), ("fusion", .string(cfg.model.sequence?.fusion.rawValue ?? "none")),
             ("max_length", .integer(cfg.schema.sequence?.maxLength ?? 0)),
             ("threads", .integer(options.threads)), ("batch_size", .integer(batchSize)), ("steps", .integer(steps)),
             ("dense_params", .integer(model.parameters.denseCount)),
+        ]
+        let speed: [(String, JSONValue)] = [
             ("ex_per_s_median_step", .number((Double(batchSize) / medianStep * 10).rounded() / 10)),
             ("ex_per_s_mean", .number((Double(steps * batchSize) / total * 10).rounded() / 10)),
-            ("forward_ms", ms(forward)), ("backward_ms", ms(backward)), ("optimizer_ms", ms(optimize)),
-            ("last_loss", .number(Double(lastLoss))),
+            ("shards", .integer(sharded.count)),
+            ("forward_ms", ms(forward)), ("backward_ms", ms(backward)), ("merge_ms", ms(merge)), ("optimizer_ms", ms(optimize)),
+        ]
+        let rest: [(String, JSONValue)] = [
+            ("last_loss", .number(lastLoss)),
             ("peak_rss_mb", .number(peakRSSMegabytes())),
             ("openblas_coretype", .string(openBLASCoretype ?? "(unset)")),
-        ])
+        ]
+        return .object(run + speed + rest)
     }
 }
 

@@ -10,16 +10,17 @@ import Foundation
 /// for batch in BatchStream(cache: cache, plan: plan) { ... }
 /// ```
 ///
-/// Batches come in plan order. The producer starts on construction and stops when the plan
+/// `Element` is what `gather` makes of a batch's rows: a `Batch`, or the training loop's
+/// `[Batch]` (one per shard, `ShardedStep`). Batches come in plan order. The producer starts on construction and stops when the plan
 /// is done or the stream is released (leaving the loop early is fine). Iterate one stream
 /// from one thread.
-public final class BatchStream: Sequence, IteratorProtocol {
+public final class BatchStream<Element>: Sequence, IteratorProtocol {
     /// The queue shared with the producer thread. The producer holds only this, never the
     /// stream, so releasing the stream (leaving the loop early) always runs `deinit`,
     /// which cancels the producer even while it waits for room.
     private final class Shared {
         let condition = NSCondition()
-        var queue: [Batch] = []
+        var queue: [Element] = []
         var head = 0
         var produced = 0
         var consumed = 0
@@ -35,7 +36,7 @@ public final class BatchStream: Sequence, IteratorProtocol {
             return !cancelled
         }
 
-        func push(_ batch: Batch) {
+        func push(_ batch: Element) {
             condition.lock()
             queue.append(batch)
             produced += 1
@@ -56,13 +57,13 @@ public final class BatchStream: Sequence, IteratorProtocol {
     private let total: Int
 
     /// Gathers `plan`'s batches with `gather` (called on the background thread, in order).
-    public convenience init(plan: [[Int]], prefetch: Int = 3, gather: @escaping ([Int]) -> Batch) {
+    public convenience init(plan: [[Int]], prefetch: Int = 3, gather: @escaping ([Int]) -> Element) {
         self.init(plan: plan, count: plan.count, prefetch: prefetch, gather: gather)
     }
 
     /// Gathers the first `count` batches of `plan` (a sequence produced on the background
     /// thread, e.g. `BlockShuffledBatches`, so the plan need not be held whole) with `gather`.
-    public init<Plan: Sequence>(plan: Plan, count: Int, prefetch: Int = 3, gather: @escaping ([Int]) -> Batch) where Plan.Element == [Int] {
+    public init<Plan: Sequence>(plan: Plan, count: Int, prefetch: Int = 3, gather: @escaping ([Int]) -> Element) where Plan.Element == [Int] {
         precondition(prefetch >= 1, "prefetch must be >= 1, got \(prefetch)")
         let shared = Shared(capacity: prefetch)
         self.shared = shared
@@ -79,12 +80,12 @@ public final class BatchStream: Sequence, IteratorProtocol {
     }
 
     /// Batches of `cache` rows.
-    public convenience init(cache: DataCache, plan: [[Int]], prefetch: Int = 3) {
+    public convenience init(cache: DataCache, plan: [[Int]], prefetch: Int = 3) where Element == Batch {
         self.init(plan: plan, prefetch: prefetch) { [cache] rows in cache.batch(rows: rows) }
     }
 
     /// Batches of in-memory `rows`.
-    public convenience init(rows: EncodedRows, plan: [[Int]], prefetch: Int = 3) {
+    public convenience init(rows: EncodedRows, plan: [[Int]], prefetch: Int = 3) where Element == Batch {
         self.init(plan: plan, prefetch: prefetch) { [rows] in rows.batch(rows: $0) }
     }
 
@@ -94,7 +95,7 @@ public final class BatchStream: Sequence, IteratorProtocol {
     public var underestimatedCount: Int { total - shared.consumed }
 
     /// The next batch, waiting for the producer if needed; nil after the last one.
-    public func next() -> Batch? {
+    public func next() -> Element? {
         let s = shared
         s.condition.lock()
         defer { s.condition.unlock() }

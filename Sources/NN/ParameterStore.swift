@@ -1,3 +1,4 @@
+import Kernels
 import Tensors
 
 /// Every dense parameter of a model in one contiguous block of values and one of
@@ -41,6 +42,47 @@ public final class ParameterStore {
                 dense[name] = t
                 offset += shape.reduce(1, *)
             }
+        }
+    }
+
+    /// A store over the same values as `source` (the dense block and every embedding table's
+    /// weights are shared, not copied) with gradients of its own: a zeroed dense gradient
+    /// block and an empty sparse gradient per table. A model built on it (`BraidModel(config:
+    /// parameters:)`) computes the same outputs as one built on `source`, and its backward pass
+    /// writes only its own gradients, so several such models run a batch's shards on several
+    /// threads at once (`ShardedStep`); `absorbGradients(of:scale:)` folds them back.
+    public init(replicating source: ParameterStore) {
+        denseNames = source.denseNames
+        tableNames = source.tableNames
+        values = source.values
+        valueStorage = source.valueStorage
+        gradients = FloatBlock(count: source.values.count)
+        gradientStorage = Storage(borrowing: gradients.pointer, capacity: max(gradients.count, 1), owner: gradients)
+        for (name, t) in source.dense {
+            let view = Tensor(shape: t.shape, storage: valueStorage, offset: t.offset)
+            view.attachGradient(gradientStorage, offset: t.offset)
+            dense[name] = view
+        }
+        for (name, table) in source.tables { tables[name] = EmbeddingTable(name: table.name, weight: table.weight) }
+    }
+
+    /// gradient = `ownScale` x gradient + `scale` x `replica`'s gradient, dense and sparse, then
+    /// `replica`'s gradients are zeroed. `replica` must share this store's layout (`init(replicating:)`).
+    /// Dense elements are independent, so the block is split over Braid's threads; each table's sparse
+    /// rows are added in the replica's first-touch order (new rows go after this store's).
+    public func absorbGradients(of replica: ParameterStore, scale: Float, ownScale: Float = 1) {
+        precondition(replica.denseCount == denseCount && replica.tableNames == tableNames, "absorbGradients: stores of different layouts")
+        let g = gradients.pointer, r = replica.gradients.pointer
+        parallelFor(denseCount, grain: 1 << 15) { _, range in
+            for i in range { g[i] = ownScale * g[i] + scale * r[i]; r[i] = 0 }
+        }
+        for name in tableNames {
+            let mine = tables[name]!.sparseGrad, theirs = replica.tables[name]!.sparseGrad
+            if ownScale != 1 { mine.scale(by: ownScale) }
+            theirs.values.withUnsafeBufferPointer { v in
+                for (i, row) in theirs.rows.enumerated() { mine.add(row: row, v.baseAddress! + i * theirs.dim, scale: scale) }
+            }
+            theirs.reset()
         }
     }
 

@@ -58,6 +58,11 @@ public final class SparseRows {
         }
     }
 
+    /// Every gradient row *= s.
+    public func scale(by s: Float) {
+        values.withUnsafeMutableBufferPointer { v in for i in v.indices { v[i] *= s } }
+    }
+
     /// Forgets every row (keeps capacity).
     public func reset() {
         if rows.isEmpty { return }

@@ -147,6 +147,8 @@ public final class Trainer {
         let optimizer = ModelOptimizer(store, learningRate: options.learningRate, embeddingLearningRate: options.embeddingLearningRate)
         let saved = TrainingCheckpoints(directory: checkpoints, config: config)
         let exchange = GradientExchange(communicator: comm, store: store)
+        // the process's rows of a batch split over its threads, a shard each (`ShardedStep`)
+        let sharded = ShardedStep(model: model, shards: max(1, options.threads))
         var state = TrainingState()
         if resume, let (restored, from) = try restoreOnEveryRank(saved, store: store, optimizer: optimizer) {
             state = restored
@@ -164,19 +166,15 @@ public final class Trainer {
             var rowsThisRun = 0, stepsThisRun = 0, commSeconds = 0.0, commBytes = 0
             let train = self.train
             let local = plan.batches.dropFirst(state.batch).lazy.map { Self.slice($0, rank: comm.rank, of: comm.size) }
-            let stream = BatchStream(plan: local, count: plan.count - state.batch, prefetch: 3) { train.batch(rows: $0) }
-            for batch in stream {
+            let stream = BatchStream(plan: local, count: plan.count - state.batch, prefetch: 3) { [sharded] rows in
+                sharded.shards(of: rows).map { train.batch(rows: $0) }
+            }
+            for shards in stream {
                 optimizer.adam.learningRate = options.learningRate
                     * options.learningRateSchedule.factor(step: state.step, totalSteps: options.epochs * plan.count)
                 if planner.block && state.step % planner.releaseEvery == 0 { train.releaseResidentPages() }
-                var localLoss = 0.0
-                if batch.count > 0 {
-                    let tape = Tape()
-                    let loss = tape.record { model.loss(model(batch), batch: batch) }
-                    tape.backward(loss)
-                    localLoss = Double(loss[0]) * Double(batch.count)
-                }
-                let step = try exchange.exchange(localRows: batch.count, localLossSum: localLoss)
+                let local = sharded.run(shards)
+                let step = try exchange.exchange(localRows: local.rows, localLossSum: local.lossSum)
                 optimizer.step()
                 state.lossSum += step.lossSum
                 state.lossRows += step.rows

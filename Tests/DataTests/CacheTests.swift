@@ -271,7 +271,7 @@ private func cachePath(for csv: URL) -> URL { DataCache.defaultURL(for: csv) }
         let plan = shuffledBatches(surface: cache.surface, batchSize: 8, seed: 2, epoch: 0)
         let gathered = NSLock(), prefetch = 2
         nonisolated(unsafe) var gatherCount = 0
-        weak var released: BatchStream?
+        weak var released: BatchStream<Batch>?
         do {
             let stream = BatchStream(plan: plan, prefetch: prefetch) { rows in
                 gathered.lock(); gatherCount += 1; gathered.unlock()

@@ -65,4 +65,50 @@ import Training
             }
         }
     }
+
+    /// `ShardedStep` (the in-process form of the same identity, one shard per thread, each on a
+    /// replica of the model over the same weights) leaves the whole batch's gradient in the
+    /// trained model's store, and its replicas' gradients zeroed; an empty shard (more shards
+    /// than rows) contributes nothing.
+    @Test(arguments: [2, 3])
+    func shardsOnThreadsLeaveTheBatchGradientInTheModel(shards: Int) throws {
+        var config = try ModelConfig.load(from: Fixtures.url("multi_exclusive/model.json"))
+        let rows = try EncodedRows(file: Fixtures.url("multi_exclusive/batch.csv"), config: config, options: EncodeOptions(fitDenseStats: true))
+        config.denseStats = rows.denseStats
+        let model = BraidModel(config: config, seed: 7)
+        let plan = shuffledBatches(surface: rows.surface, batchSize: rows.count, seed: 1, epoch: 1)[0]
+        let whole = Self.gradients(model, rows.batch(rows: plan))
+        let store = model.parameters
+        let sharded = ShardedStep(model: model, shards: shards)
+        #expect(sharded.models[1].parameters.values === store.values, "replicas share the weights")
+        let step = withThreads(shards) { sharded.run(sharded.shards(of: plan).map { rows.batch(rows: $0) }) }
+        #expect(step.rows == plan.count)
+        let dense = Array(UnsafeBufferPointer(start: store.gradients.pointer, count: store.denseCount))
+        let scale = whole.dense.map { abs($0) }.max() ?? 1
+        let worst = zip(dense, whole.dense).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-5 * scale, "max |dense difference| \(worst) (max |gradient| \(scale))")
+        for table in store.embeddingTables {
+            let g = table.sparseGrad
+            let expected = whole.sparse[table.name] ?? [:]
+            #expect(Set(g.rows) == Set(expected.keys), "table \(table.name) rows")
+            for (i, row) in g.rows.enumerated() {
+                let difference = zip(g.values[i * g.dim ..< (i + 1) * g.dim], expected[row] ?? []).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(difference <= 1e-5 * max(scale, 1e-3), "table \(table.name) row \(row): \(difference)")
+            }
+        }
+        for replica in sharded.models.dropFirst() {
+            let p = replica.parameters
+            #expect(UnsafeBufferPointer(start: p.gradients.pointer, count: p.denseCount).allSatisfy { $0 == 0 })
+            #expect(p.embeddingTables.allSatisfy { $0.sparseGrad.rows.isEmpty })
+        }
+        store.zeroGradients()
+        // more shards than rows: the empty shards add nothing
+        let few = Array(plan.prefix(1))
+        let one = Self.gradients(model, rows.batch(rows: few))
+        let tiny = withThreads(shards) { sharded.run(sharded.shards(of: few).map { rows.batch(rows: $0) }) }
+        #expect(tiny.rows == 1)
+        let denseOne = Array(UnsafeBufferPointer(start: store.gradients.pointer, count: store.denseCount))
+        #expect(zip(denseOne, one.dense).allSatisfy { abs($0 - $1) <= 1e-6 * max(abs($1), 1) })
+        store.zeroGradients()
+    }
 }
