@@ -57,7 +57,7 @@ let package = Package(
             "Kernels", "Tensors", "NN", "Model", "Optim", "Metrics", "Data", "Schema", "Checkpoint", "JSON", "TextTable", "Distributed",
         ]),
         // SPEC 5 request encoding and the tape-free scoring engine with request-level broadcasting.
-        .target(name: "Inference", dependencies: ["Tensors", "Model", "Data", "Schema", "JSON"]),
+        .target(name: "Inference", dependencies: ["Kernels", "Tensors", "Model", "Data", "Schema", "JSON"]),
         // Hummingbird app: routes, micro-batching, model registry and lifecycle, shadow scoring,
         // metrics through swift-metrics into a swift-prometheus registry (SPEC 5).
         // swift-metrics (via Hummingbird) also has a module named Metrics: aliased away.

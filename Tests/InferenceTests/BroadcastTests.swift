@@ -29,6 +29,9 @@ import Testing
             let broadcast = try engine.score(encoded, broadcast: true)
             let expanded = try engine.score(encoded, broadcast: false)
             worst = max(worst, maxAbsDiff(broadcast.probabilities, expanded.probabilities))
+            // early fusion on 3 threads scores a shard of the candidates per thread: the same scores
+            let sharded = try withThreads(3) { try engine.score(encoded, broadcast: true) }
+            worst = max(worst, maxAbsDiff(broadcast.probabilities, sharded.probabilities))
             // every (user, candidate) row as its own batch of one
             var single = encoded
             single.batch.userIndex = nil
@@ -41,7 +44,7 @@ import Testing
             }
             let K = broadcast.tasks.count
             for n in 0..<encoded.batch.count {
-                let one = EncodedRequests(surface: Int(s), batch: singleRow(single.batch, n, maxLength: L), counts: [1], users: 1)
+                let one = EncodedRequests(surface: Int(s), batch: single.batch.rows(n ..< n + 1, maxLength: L), counts: [1], users: 1)
                 let alone = try engine.score(one)
                 worst = max(worst, maxAbsDiff(alone.probabilities, Array(broadcast.probabilities[(n * K)..<((n + 1) * K)])))
                 scoredRows += 1
