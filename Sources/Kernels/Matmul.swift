@@ -64,7 +64,7 @@ func linearRows(
     let chunks = m * n * k >= 1 << 20 ? Swift.min(Threads.count, m) : 1
     parallelFor(m, grain: (m + chunks - 1) / chunks) { _, rows in
         let out = y + rows.lowerBound * n
-        if let bias { for r in 0..<rows.count { (out + r * n).update(from: bias, count: n) } }
+        if let bias { fillRows(out, with: bias, rows: rows.count, n: n) }
         gemm(out, ldc: n, x + rows.lowerBound * k, lda: k, w, ldb: k, m: rows.count, n: n, k: k, transB: true, beta: bias == nil ? 0 : 1)
         epilogue(out, rows)
     }
@@ -131,4 +131,18 @@ public func gemm(
     cblas_sgemm(
         CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Every row of out [rows, n] = row [n]: SIMD8 stores for the short rows of token-wise
+/// layers (a `memmove` call per row of 32-96 floats cost more than the copy).
+@inlinable public func fillRows(_ out: UnsafeMutablePointer<Float>, with row: UnsafePointer<Float>, rows: Int, n: Int) {
+    if n % 8 != 0 || n > 512 {
+        for r in 0..<rows { (out + r * n).update(from: row, count: n) }
+        return
+    }
+    for r in 0..<rows {
+        let o = out + r * n
+        var j = 0
+        while j < n { store8(load8(row + j), o + j); j += 8 }
+    }
 }

@@ -85,6 +85,30 @@ func checkActivation(
     #expect(abs(mean(x, count: x.count) - (x.isEmpty ? 0 : total / Double(x.count))) < 1e-9)
 }
 
+/// Column max and first arg-max over rows (SIMD8 columns and the scalar tail), with ties.
+@Test(arguments: [(1, 8), (3, 7), (5, 16), (65, 32), (9, 33)]) func maxPoolRowsMatchesNaive(_ shape: (Int, Int)) {
+    let (n, d) = shape
+    var x = randomFloats(n * d, seed: 11)
+    if n > 2 { for j in stride(from: 0, to: d, by: 3) { x[2 * d + j] = x[j] } }  // ties with row 0
+    let (m, a) = naiveMaxPoolRows(x, n: n, d: d)
+    var out = [Float](repeating: .nan, count: d), argmax = [Int32](repeating: -7, count: d)
+    x.withUnsafeBufferPointer { x in maxPoolRows(&out, argmax: &argmax, x.baseAddress!, n: n, d: d) }
+    #expect(out == m)
+    #expect(argmax == a)
+    var noArgmax = [Float](repeating: .nan, count: d)
+    x.withUnsafeBufferPointer { x in maxPoolRows(&noArgmax, argmax: nil, x.baseAddress!, n: n, d: d) }
+    #expect(noArgmax == m)
+}
+
+/// Bias rows: every row a copy of the vector (SIMD8 widths and the memmove fallback).
+@Test(arguments: [(1, 8), (7, 32), (3, 7), (2, 1024), (0, 8)]) func fillRowsCopiesTheRow(_ shape: (Int, Int)) {
+    let (rows, n) = shape
+    let row = randomFloats(n, seed: 12)
+    var out = [Float](repeating: .nan, count: rows * n)
+    fillRows(&out, with: row, rows: rows, n: n)
+    #expect(out == Array((0..<rows).map { _ in row }.joined()))
+}
+
 @Test(arguments: [(1, 1), (3, 7), (5, 17), (2, 65), (0, 3)]) func softmaxMatchesNaive(_ shape: (Int, Int)) {
     let (rows, n) = shape
     let x = randomFloats(rows * n, seed: 11, in: -8...8)

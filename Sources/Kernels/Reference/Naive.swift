@@ -196,3 +196,10 @@ public func naiveTargetAttention(
     }
     return out
 }
+
+/// Column-wise max over the n rows of x [n, d] and the first row attaining it (twin of `maxPoolRows`).
+public func naiveMaxPoolRows(_ x: [Float], n: Int, d: Int) -> (max: [Float], argmax: [Int32]) {
+    var m = Array(x[0..<d]), a = [Int32](repeating: 0, count: d)
+    for i in 1..<n { for j in 0..<d where x[i * d + j] > m[j] { m[j] = x[i * d + j]; a[j] = Int32(i) } }
+    return (m, a)
+}

@@ -5,19 +5,17 @@ import Kernels
 public func maxPool(_ x: Tensor, lengths: [Int32]) -> Tensor {
     let B = x.shape[0], L = x.shape[1], d = x.shape[2]
     let y = Tensor(shape: [B, d])
-    var argmax = [Int32](repeating: -1, count: B * d)
-    for b in 0..<B {
-        let n = Int(lengths[b]), o = y.data + b * d
-        if n == 0 { o.update(repeating: 0, count: d); continue }
-        let xb = x.data + b * L * d
-        o.update(from: xb, count: d)
-        for j in 0..<d { argmax[b * d + j] = 0 }
-        for i in 1..<max(n, 1) {
-            let xi = xb + i * d
-            for j in 0..<d where xi[j] > o[j] { o[j] = xi[j]; argmax[b * d + j] = Int32(i) }
+    let tape = Tape.needsGrad(x)
+    // the row of each maximum, kept only for a backward pass (-1: an empty sequence)
+    var argmax = [Int32](repeating: -1, count: tape == nil ? 0 : B * d)
+    argmax.withUnsafeMutableBufferPointer { argmax in
+        for b in 0..<B {
+            let n = Int(lengths[b]), o = y.data + b * d
+            if n == 0 { o.update(repeating: 0, count: d); continue }
+            maxPoolRows(o, argmax: tape == nil ? nil : argmax.baseAddress! + b * d, x.data + b * L * d, n: n, d: d)
         }
     }
-    y.recordBackward(on: Tape.needsGrad(x)) { dy in
+    y.recordBackward(on: tape) { dy in
         let dx = x.ensureGrad()
         for b in 0..<B {
             for j in 0..<d {
