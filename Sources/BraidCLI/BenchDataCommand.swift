@@ -22,17 +22,10 @@ struct BenchDataCommand: ParsableCommand {
     @Option(help: "Rows per batch when streaming.")
     var batchSize = 512
 
-    @Option(help: "Threads that parse CSV segments when building the cache.")
-    var threads = 2
-
-    @Option(help: "Timed runs per figure (the median is reported).")
-    var repeats = 3
-
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
+    @OptionGroup var options: BenchRepeatOptions<BenchDataCommand>
 
     func validate() throws {
-        try requireAtLeast(("--batch-size", batchSize, 1), ("--threads", threads, 1), ("--repeats", repeats, 1))
+        try requireAtLeast(("--batch-size", batchSize, 1))
     }
 
     struct Row: Codable {
@@ -46,7 +39,8 @@ struct BenchDataCommand: ParsableCommand {
     func run() throws {
         let csv = URL(fileURLWithPath: data)
         let modelConfig = try ModelConfig.load(from: URL(fileURLWithPath: config))
-        let options = EncodeOptions(fitDenseStats: true)
+        let encoding = EncodeOptions(fitDenseStats: true)
+        let threads = options.threads, repeats = options.repeats
         let cacheURL = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("braid-bench-\(getpid()).braidcache")
         defer { try? FileManager.default.removeItem(at: cacheURL) }
         let bytes = (try FileManager.default.attributesOfItem(atPath: csv.path)[.size] as? Int) ?? 0
@@ -65,11 +59,11 @@ struct BenchDataCommand: ParsableCommand {
         func record(_ stage: String, _ result: (rows: Int, seconds: Double)) {
             stages.append(Row(stage: stage, rows: result.rows, seconds: result.seconds, rowsPerSecond: Double(result.rows) / result.seconds))
         }
-        record("csv -> memory (EncodedRows, 1 thread)", try median { try EncodedRows(file: csv, config: modelConfig, options: options).count })
+        record("csv -> memory (EncodedRows, 1 thread)", try median { try EncodedRows(file: csv, config: modelConfig, options: encoding).count })
         record("csv -> cache (\(threads) threads)", try median {
-            try DataCache.build(csv: csv, config: modelConfig, options: options, to: cacheURL, threads: threads).rows
+            try DataCache.build(csv: csv, config: modelConfig, options: encoding, to: cacheURL, threads: threads).rows
         })
-        let cache = try DataCache(url: cacheURL, config: modelConfig, options: options, source: csv)
+        let cache = try DataCache(url: cacheURL, config: modelConfig, options: encoding, source: csv)
         var epoch = 0
         record("cache -> shuffled batches (BatchStream)", median {
             let plan = shuffledBatches(surface: cache.surface, batchSize: batchSize, seed: 1, epoch: epoch)
@@ -88,7 +82,7 @@ struct BenchDataCommand: ParsableCommand {
         let cacheBytes = (try FileManager.default.attributesOfItem(atPath: cacheURL.path)[.size] as? Int) ?? 0
         let report = Report(data: csv.path, bytes: bytes, rows: cache.count, batchSize: batchSize, threads: threads,
                             repeats: repeats, cacheBytes: cacheBytes, stages: stages)
-        if json {
+        if options.json {
             try printJSON(report)
             return
         }
@@ -100,4 +94,9 @@ struct BenchDataCommand: ParsableCommand {
                   + String(format: "%12.0f %10.3f", row.rowsPerSecond, row.seconds))
         }
     }
+}
+
+extension BenchDataCommand: BenchRepeatDefaults {
+    static let defaultRepeats = 3
+    static let threadsHelp = "Threads that parse CSV segments when building the cache."
 }

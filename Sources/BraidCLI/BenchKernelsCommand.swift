@@ -14,8 +14,7 @@ struct BenchKernelsCommand: ParsableCommand {
         commandName: "kernels",
         abstract: "sgemm through Braid vs OpenBLAS directly; memory-bound kernels vs memcpy.")
 
-    @Option(help: "Thread count for the multi-threaded rows (1-thread rows are always run).")
-    var threads = 2
+    @OptionGroup var options: BenchRepeatOptions<BenchKernelsCommand>
 
     @Option(help: "Square sgemm sizes n (n x n times n x n).")
     var sizes = "128,256,512,1024"
@@ -23,17 +22,11 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "Floats per buffer in the memory-bound benchmarks (rows of 256 for layer norm and softmax).")
     var elements = 1 << 23
 
-    @Option(help: "Timed repeats per figure (the median is reported).")
-    var repeats = 15
-
     @Option(help: "Untimed warm-up runs per figure.")
     var warmup = 3
 
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
-
     func validate() throws {
-        try requireAtLeast(("--threads", threads, 1), ("--repeats", repeats, 1), ("--warmup", warmup, 0))
+        try requireAtLeast(("--warmup", warmup, 0))
         guard elements >= 256, elements % 256 == 0 else { throw ValidationError("--elements must be a positive multiple of 256, got \(elements)") }
         guard parsedSizes.count > 0, parsedSizes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--sizes must be comma-separated positive integers, got '\(sizes)'")
@@ -54,7 +47,7 @@ struct BenchKernelsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let threadCounts = threads == 1 ? [1] : [1, threads]
+        let threadCounts = options.threads == 1 ? [1] : [1, options.threads]
         var gemmRows: [GemmRow] = [], memoryRows: [MemoryRow] = []
         for t in threadCounts {
             Threads.set(t)
@@ -62,10 +55,10 @@ struct BenchKernelsCommand: ParsableCommand {
             memoryRows += benchMemory(threads: t)
         }
         Threads.set(1)
-        let report = Report(threadsOption: threads, repeats: repeats, warmup: warmup,
+        let report = Report(threadsOption: options.threads, repeats: options.repeats, warmup: warmup,
                             openblasCoretype: openBLASCoretype,
                             sgemm: gemmRows, memory: memoryRows)
-        if json {
+        if options.json {
             try printJSON(report)
         } else {
             printTable(report)
@@ -86,7 +79,7 @@ struct BenchKernelsCommand: ParsableCommand {
             inner *= 2
         }
         var ta: [Double] = [], tb: [Double] = []
-        for _ in 0..<repeats {
+        for _ in 0..<options.repeats {
             var t0 = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<inner { a() }
             ta.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(inner))
@@ -170,4 +163,9 @@ struct BenchKernelsCommand: ParsableCommand {
                   + pad(f(Double(m.bytes) / 1_048_576, 0), 12) + pad(f(m.kernelGBps), 14) + pad(f(m.memcpyGBps), 14) + pad(f(m.ratio, 2), 16))
         }
     }
+}
+
+extension BenchKernelsCommand: BenchRepeatDefaults {
+    static let defaultRepeats = 15
+    static let threadsHelp = "Thread count for the multi-threaded rows (1-thread rows are always run)."
 }

@@ -51,6 +51,31 @@ func requireAtLeast(_ checks: (flag: String, value: Int, minimum: Int)...) throw
     for c in checks where c.value < c.minimum { throw ValidationError("\(c.flag) must be >= \(c.minimum), got \(c.value)") }
 }
 
+/// What a bench command using `BenchRepeatOptions` states: its default `--repeats` and what
+/// its `--threads` count.
+protocol BenchRepeatDefaults {
+    static var defaultRepeats: Int { get }
+    static var threadsHelp: String { get }
+}
+
+/// The options `braid bench data` and `braid bench kernels` share: threads, timed repeats per
+/// figure (each figure is their median) and `--json`; `Command` gives the default repeats and
+/// the help of `--threads`, which differ.
+struct BenchRepeatOptions<Command: BenchRepeatDefaults>: ParsableArguments {
+    @Option(help: ArgumentHelp(Command.threadsHelp))
+    var threads = 2
+
+    @Option(help: "Timed runs per figure (the median is reported).")
+    var repeats = Command.defaultRepeats
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        try requireAtLeast(("--threads", threads, 1), ("--repeats", repeats, 1))
+    }
+}
+
 /// The options `braid bench train` and `braid bench score` share: the model config, the
 /// rows, threads, seed, warm-up and the sequence lengths of the cost curve.
 struct BenchOptions: ParsableArguments {

@@ -80,7 +80,6 @@ public final class DataCache: RowSource, @unchecked Sendable {
     let blocks: [Block]
     /// blocks[b].start for each b, for the row -> block search.
     private let blockStarts: [Int]
-    private let taskCount: Int, denseCount: Int, maxLength: Int
     /// SPEC 1.4's transforms with `denseStats`, applied as batches are gathered.
     private let denseTransform: DenseTransform
 
@@ -126,9 +125,6 @@ public final class DataCache: RowSource, @unchecked Sendable {
             self.blocks = blocks
             blockStarts = blocks.map(\.start)
             count = header.rowCount
-            taskCount = header.taskCount
-            denseCount = header.denseCount
-            maxLength = header.maxLength
             skippedRows = header.skippedRows
             errors = Self.decodeErrors(UnsafeRawBufferPointer(start: base + header.errorsOffset, count: header.errorsBytes),
                                        file: source?.path ?? path)
@@ -331,109 +327,12 @@ public final class DataCache: RowSource, @unchecked Sendable {
         return Int(block.lines[n - block.start])
     }
 
-    /// The rows `rows` (indices into the cache's rows) as a batch, in the order given; equal to
-    /// `EncodedRows.batch(rows:)` of the same file.
-    public func batch(rows: [Int]) -> Batch {
-        let b = rows.count
-        let tasks = taskCount, width = denseCount, length = maxLength
-        // Locate every row once: block index and row within it.
-        var where_ = [Int](repeating: 0, count: 2 * b)
-        for (k, n) in rows.enumerated() {
-            precondition(n >= 0 && n < count, "row \(n) is outside 0..<\(count)")
-            let index = blockIndex(ofRow: n)
-            where_[2 * k] = index
-            where_[2 * k + 1] = n - blocks[index].start
-        }
-        var surface = [Int32](repeating: 0, count: b)
-        var labels = [Float](repeating: -1, count: b * tasks)
-        var oracle = [Float](repeating: .nan, count: b * tasks)
-        var dense = [Float](repeating: 0, count: b * width)
-        var items = [Int32](repeating: 0, count: b * length)
-        var actions = [Int32](repeating: 0, count: b * length)
-        let transform = denseTransform
-        blocks.withUnsafeBufferPointer { blocks in
-            surface.withUnsafeMutableBufferPointer { surface in
-            labels.withUnsafeMutableBufferPointer { labels in
-            oracle.withUnsafeMutableBufferPointer { oracle in
-            dense.withUnsafeMutableBufferPointer { dense in
-            items.withUnsafeMutableBufferPointer { items in
-            actions.withUnsafeMutableBufferPointer { actions in
-                for k in 0..<b {
-                    let block = blocks[where_[2 * k]]
-                    let i = where_[2 * k + 1]
-                    surface[k] = block.surface[i]
-                    for t in 0..<tasks {
-                        labels[k * tasks + t] = Float(block.labels[i * tasks + t])
-                        oracle[k * tasks + t] = block.oracle[i * tasks + t]
-                    }
-                    for j in 0..<width { dense[k * width + j] = transform(block.dense[i * width + j], feature: j) }
-                    if length > 0 {
-                        let from = Int(block.sequenceOffsets[i]), to = Int(block.sequenceOffsets[i + 1])
-                        for p in 0..<(to - from) {
-                            items[k * length + p] = block.sequenceItems[from + p]
-                            actions[k * length + p] = block.sequenceActions[from + p]
-                        }
-                    }
-                }
-            }}}}}}
-        }
-        var categorical: [FeatureIDs] = []
-        categorical.reserveCapacity(schema.categorical.count)
-        for f in 0..<schema.categorical.count {
-            if schema.categorical[f].multi != nil {
-                var total = 0
-                for k in 0..<b {
-                    let block = blocks[where_[2 * k]], i = where_[2 * k + 1]
-                    total += Int(block.offsets[f]![i + 1] - block.offsets[f]![i])
-                }
-                var ids = [Int32](repeating: 0, count: total)
-                var offsets = [Int32](repeating: 0, count: b + 1)
-                ids.withUnsafeMutableBufferPointer { ids in
-                    var at = 0
-                    for k in 0..<b {
-                        let block = blocks[where_[2 * k]], i = where_[2 * k + 1]
-                        let featureOffsets = block.offsets[f]!, source = block.ids[f]
-                        for p in Int(featureOffsets[i]) ..< Int(featureOffsets[i + 1]) {
-                            ids[at] = source[p]
-                            at += 1
-                        }
-                        offsets[k + 1] = Int32(at)
-                    }
-                }
-                categorical.append(FeatureIDs(ids: ids, offsets: offsets))
-            } else {
-                var ids = [Int32](repeating: 0, count: b)
-                for k in 0..<b { ids[k] = blocks[where_[2 * k]].ids[f][where_[2 * k + 1]] }
-                categorical.append(FeatureIDs(ids: ids))
-            }
-        }
-        return Batch(count: b, surface: surface, categorical: categorical, dense: dense, seqItems: items,
-                     seqActions: actions, labels: labels, oracle: oracle)
-    }
+    /// The rows `rows` (indices into the cache's rows) as a batch, in the order given (`gatherBatch`);
+    /// equal to `EncodedRows.batch(rows:)` of the same file.
+    public func batch(rows: [Int]) -> Batch { gatherBatch(self, rows: rows) }
 
-    /// Surface, labels and oracle of the rows in `range`, read from the mapped blocks.
-    public func targets(rows range: Range<Int>) -> RowTargets {
-        precondition(range.lowerBound >= 0 && range.upperBound <= count, "rows \(range) are outside 0..<\(count)")
-        let tasks = taskCount
-        var surface = [Int32](repeating: 0, count: range.count)
-        var labels = [Float](repeating: -1, count: range.count * tasks)
-        var oracle = [Float](repeating: .nan, count: range.count * tasks)
-        var n = range.lowerBound
-        while n < range.upperBound {
-            let block = blocks[blockIndex(ofRow: n)]
-            let end = min(range.upperBound, block.start + block.count)
-            for row in n..<end {
-                let i = row - block.start, k = row - range.lowerBound
-                surface[k] = block.surface[i]
-                for t in 0..<tasks {
-                    labels[k * tasks + t] = Float(block.labels[i * tasks + t])
-                    oracle[k * tasks + t] = block.oracle[i * tasks + t]
-                }
-            }
-            n = end
-        }
-        return RowTargets(schema: schema, count: range.count, surface: surface, labels: labels, oracle: oracle)
-    }
+    /// Surface, labels and oracle of the rows in `range`, read from the mapped blocks (`gatherTargets`).
+    public func targets(rows range: Range<Int>) -> RowTargets { gatherTargets(self, rows: range) }
 
     // MARK: - Key, stamps, errors
 
@@ -511,5 +410,58 @@ public final class DataCache: RowSource, @unchecked Sendable {
             errors.append(InputError(file: file, line: Int(line), column: column, message: message))
         }
         return errors
+    }
+}
+
+/// The mapped blocks: row n is row n - start of the block holding it; dense values are
+/// transformed (`denseTransform`) as they are copied.
+extension DataCache: RowColumns {
+    @inline(__always)
+    func place(ofRow n: Int) -> (place: RowPlace, rowsInBlock: Int) {
+        let b = blockIndex(ofRow: n)
+        return (RowPlace(block: b, row: n - blocks[b].start), blocks[b].start + blocks[b].count - n)
+    }
+
+    @inline(__always)
+    func surface(at place: RowPlace) -> Int32 { blocks[place.block].surface[place.row] }
+
+    @inline(__always)
+    func copyTargets(at place: RowPlace, tasks: Int, labels: UnsafeMutablePointer<Float>, oracle: UnsafeMutablePointer<Float>) {
+        let from = place.row * tasks
+        let storedLabels = blocks[place.block].labels, storedOracle = blocks[place.block].oracle
+        for t in 0..<tasks {
+            labels[t] = Float(storedLabels[from + t])
+            oracle[t] = storedOracle[from + t]
+        }
+    }
+
+    @inline(__always)
+    func copyDense(at place: RowPlace, width: Int, into out: UnsafeMutablePointer<Float>) {
+        let raw = blocks[place.block].dense + place.row * width
+        for j in 0..<width { out[j] = denseTransform(raw[j], feature: j) }
+    }
+
+    @inline(__always)
+    func copySequence(at place: RowPlace, length: Int, items: UnsafeMutablePointer<Int32>, actions: UnsafeMutablePointer<Int32>) {
+        let block = blocks[place.block]
+        let from = Int(block.sequenceOffsets[place.row]), to = Int(block.sequenceOffsets[place.row + 1])
+        items.update(from: block.sequenceItems + from, count: to - from)
+        actions.update(from: block.sequenceActions + from, count: to - from)
+    }
+
+    @inline(__always)
+    func id(feature f: Int, at place: RowPlace) -> Int32 { blocks[place.block].ids[f][place.row] }
+
+    @inline(__always)
+    func bagCount(feature f: Int, at place: RowPlace) -> Int {
+        let offsets = blocks[place.block].offsets[f]!
+        return Int(offsets[place.row + 1] - offsets[place.row])
+    }
+
+    @inline(__always)
+    func copyBag(feature f: Int, at place: RowPlace, into out: UnsafeMutablePointer<Int32>) {
+        let block = blocks[place.block], offsets = block.offsets[f]!
+        let from = Int(offsets[place.row]), to = Int(offsets[place.row + 1])
+        out.update(from: block.ids[f] + from, count: to - from)
     }
 }

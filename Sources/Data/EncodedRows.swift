@@ -140,46 +140,9 @@ public struct EncodedRows: Sendable {
         return out
     }
 
-    /// The rows `rows` (indices into this file's rows) as a batch, in the order given.
-    public func batch(rows: [Int]) -> Batch {
-        let width = schema.dense.count
-        let length = schema.sequence?.maxLength ?? 0
-        let tasks = schema.allTasks.count
-        var batchSurface = [Int32](), batchDense = [Float](), items = [Int32](), actions = [Int32]()
-        var batchLabels = [Float](), batchOracle = [Float]()
-        batchSurface.reserveCapacity(rows.count)
-        batchDense.reserveCapacity(rows.count * width)
-        items.reserveCapacity(rows.count * length)
-        actions.reserveCapacity(rows.count * length)
-        batchLabels.reserveCapacity(rows.count * tasks)
-        batchOracle.reserveCapacity(rows.count * tasks)
-        for n in rows {
-            precondition(n >= 0 && n < count, "row \(n) is outside 0..<\(count)")
-            batchSurface.append(surface[n])
-            batchDense.append(contentsOf: dense[n * width ..< (n + 1) * width])
-            items.append(contentsOf: seqItems[n * length ..< (n + 1) * length])
-            actions.append(contentsOf: seqActions[n * length ..< (n + 1) * length])
-            batchLabels.append(contentsOf: labels[n * tasks ..< (n + 1) * tasks])
-            batchOracle.append(contentsOf: oracle[n * tasks ..< (n + 1) * tasks])
-        }
-        let features = categorical.map { feature -> FeatureIDs in
-            guard let offsets = feature.offsets else {
-                var ids = [Int32]()
-                ids.reserveCapacity(rows.count)
-                for n in rows { ids.append(feature.ids[n]) }
-                return FeatureIDs(ids: ids)
-            }
-            var ids = [Int32](), batchOffsets: [Int32] = [0]
-            batchOffsets.reserveCapacity(rows.count + 1)
-            for n in rows {
-                ids.append(contentsOf: feature.ids[Int(offsets[n]) ..< Int(offsets[n + 1])])
-                batchOffsets.append(Int32(ids.count))
-            }
-            return FeatureIDs(ids: ids, offsets: batchOffsets)
-        }
-        return Batch(count: rows.count, surface: batchSurface, categorical: features, dense: batchDense, seqItems: items,
-                     seqActions: actions, labels: batchLabels, oracle: batchOracle)
-    }
+    /// The rows `rows` (indices into this file's rows) as a batch, in the order given
+    /// (`gatherBatch`).
+    public func batch(rows: [Int]) -> Batch { gatherBatch(self, rows: rows) }
 
     /// All rows in file order.
     public func batch() -> Batch { batch(rows: Array(0..<count)) }
@@ -189,6 +152,51 @@ public struct EncodedRows: Sendable {
         lines.append(line)
         surface.append(index)
         count += 1
+    }
+}
+
+/// The arrays as one block: row n is `RowPlace(block: 0, row: n)`.
+extension EncodedRows: RowColumns {
+    @inline(__always)
+    func place(ofRow n: Int) -> (place: RowPlace, rowsInBlock: Int) { (RowPlace(block: 0, row: n), count - n) }
+
+    @inline(__always)
+    func surface(at place: RowPlace) -> Int32 { surface[place.row] }
+
+    @inline(__always)
+    func copyTargets(at place: RowPlace, tasks: Int, labels out: UnsafeMutablePointer<Float>, oracle outOracle: UnsafeMutablePointer<Float>) {
+        let from = place.row * tasks
+        for t in 0..<tasks {
+            out[t] = labels[from + t]
+            outOracle[t] = oracle[from + t]
+        }
+    }
+
+    @inline(__always)
+    func copyDense(at place: RowPlace, width: Int, into out: UnsafeMutablePointer<Float>) {
+        let from = place.row * width
+        for j in 0..<width { out[j] = dense[from + j] }
+    }
+
+    @inline(__always)
+    func copySequence(at place: RowPlace, length: Int, items: UnsafeMutablePointer<Int32>, actions: UnsafeMutablePointer<Int32>) {
+        seqItems.withUnsafeBufferPointer { items.update(from: $0.baseAddress! + place.row * length, count: length) }
+        seqActions.withUnsafeBufferPointer { actions.update(from: $0.baseAddress! + place.row * length, count: length) }
+    }
+
+    @inline(__always)
+    func id(feature f: Int, at place: RowPlace) -> Int32 { categorical[f].ids[place.row] }
+
+    @inline(__always)
+    func bagCount(feature f: Int, at place: RowPlace) -> Int {
+        let offsets = categorical[f].offsets!
+        return Int(offsets[place.row + 1] - offsets[place.row])
+    }
+
+    @inline(__always)
+    func copyBag(feature f: Int, at place: RowPlace, into out: UnsafeMutablePointer<Int32>) {
+        let feature = categorical[f], from = Int(feature.offsets![place.row]), to = Int(feature.offsets![place.row + 1])
+        feature.ids.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + from, count: to - from) }
     }
 }
 

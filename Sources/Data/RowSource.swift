@@ -32,34 +32,20 @@ public protocol LabelledRows {
     var oracle: [Float] { get }
 }
 
-/// `LabelledRows` held on their own (a slice of a `RowSource`), without the inputs.
+/// `LabelledRows` held on their own (a slice of a `RowSource`, built by `gatherTargets`), without
+/// the inputs: N = `surface.count` rows, `labels` and `oracle` [N, T].
 public struct RowTargets: LabelledRows, Sendable {
     public var schema: Schema
-    public var count: Int
     public var surface: [Int32]
     public var labels: [Float]
     public var oracle: [Float]
-
-    public init(schema: Schema, count: Int, surface: [Int32], labels: [Float], oracle: [Float]) {
-        precondition(surface.count == count && labels.count == count * schema.allTasks.count && oracle.count == labels.count,
-                     "RowTargets: \(surface.count) surfaces, \(labels.count) labels, \(oracle.count) oracle values for \(count) rows")
-        self.schema = schema
-        self.count = count
-        self.surface = surface
-        self.labels = labels
-        self.oracle = oracle
-    }
+    public var count: Int { surface.count }
 }
 
 extension EncodedRows: RowSource, LabelledRows {
     /// Nothing: the rows are held in memory.
     public func releaseResidentPages() {}
 
-    /// Copies of the rows' surface, labels and oracle.
-    public func targets(rows range: Range<Int>) -> RowTargets {
-        let T = schema.allTasks.count
-        return RowTargets(schema: schema, count: range.count, surface: Array(surface[range]),
-                          labels: Array(labels[range.lowerBound * T ..< range.upperBound * T]),
-                          oracle: Array(oracle[range.lowerBound * T ..< range.upperBound * T]))
-    }
+    /// Copies of the rows' surface, labels and oracle (`gatherTargets`).
+    public func targets(rows range: Range<Int>) -> RowTargets { gatherTargets(self, rows: range) }
 }

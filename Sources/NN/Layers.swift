@@ -1,14 +1,17 @@
 import Tensors
 
+extension ParameterStore {
+    /// A layer's `<name>.weight` and `<name>.bias` (SPEC 2.9 names): Linear's [out, in] and
+    /// [out], LayerNorm's [n] and [n].
+    func weightAndBias(_ name: String) -> (weight: Tensor, bias: Tensor) { (self["\(name).weight"], self["\(name).bias"]) }
+}
+
 /// y = x W^T + b (then max(y, 0) with `relu: true`). Parameters `<name>.weight` [out, in],
 /// `<name>.bias` [out].
 public struct Linear {
     public let weight: Tensor
     public let bias: Tensor
-    public init(_ store: ParameterStore, _ name: String) {
-        weight = store["\(name).weight"]
-        bias = store["\(name).bias"]
-    }
+    public init(_ store: ParameterStore, _ name: String) { (weight, bias) = store.weightAndBias(name) }
     public var inputDimensions: Int { weight.shape[1] }
     public var outputDimensions: Int { weight.shape[0] }
     public func callAsFunction(_ x: Tensor, relu: Bool = false) -> Tensor { linear(x, weight: weight, bias: bias, relu: relu) }
@@ -32,10 +35,7 @@ public struct MLP {
 public struct LayerNorm {
     public let weight: Tensor
     public let bias: Tensor
-    public init(_ store: ParameterStore, _ name: String) {
-        weight = store["\(name).weight"]
-        bias = store["\(name).bias"]
-    }
+    public init(_ store: ParameterStore, _ name: String) { (weight, bias) = store.weightAndBias(name) }
     public func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias) }
 }
 

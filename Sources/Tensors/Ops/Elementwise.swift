@@ -128,12 +128,22 @@ public func * (x: Tensor, s: Float) -> Tensor {
     return y
 }
 
+/// y = f(x) elementwise for an f whose derivative is a function of y: `forward(y, x, count)`
+/// writes y, `backward(dx, dy, y, count)` adds dy f'(x) (computed from y) into dx. The one
+/// body of `relu` and `sigmoid`; any shape, y has x's.
+private func elementwiseFromOutput(
+    _ x: Tensor, forward: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void,
+    backward: @escaping (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void
+) -> Tensor {
+    let y = Tensor(shape: x.shape)
+    forward(y.data, x.data, x.count)
+    y.recordBackward(on: Tape.needsGrad(x)) { dy in backward(x.ensureGrad(), dy, y.data, x.count) }
+    return y
+}
+
 /// max(x, 0). dx += dy (y > 0).
 public func relu(_ x: Tensor) -> Tensor {
-    let y = Tensor(shape: x.shape)
-    reluForward(y.data, x.data, count: x.count)
-    y.recordBackward(on: Tape.needsGrad(x)) { dy in reluBackward(x.ensureGrad(), dy, y.data, count: x.count) }
-    return y
+    elementwiseFromOutput(x, forward: { reluForward($0, $1, count: $2) }, backward: { reluBackward($0, $1, $2, count: $3) })
 }
 
 /// GELU, tanh approximation (SPEC 2). dx += dy gelu'(x).
@@ -150,8 +160,5 @@ public func gelu(_ x: Tensor) -> Tensor {
 
 /// 1 / (1 + exp(-x)). dx += dy y (1 - y).
 public func sigmoid(_ x: Tensor) -> Tensor {
-    let y = Tensor(shape: x.shape)
-    sigmoidForward(y.data, x.data, count: x.count)
-    y.recordBackward(on: Tape.needsGrad(x)) { dy in sigmoidBackward(x.ensureGrad(), dy, y.data, count: x.count) }
-    return y
+    elementwiseFromOutput(x, forward: { sigmoidForward($0, $1, count: $2) }, backward: { sigmoidBackward($0, $1, $2, count: $3) })
 }
