@@ -204,7 +204,7 @@ public func fitDenseStats(values: [Double]) -> DenseStats {
 public func fitDenseStats(forEach: ((Double) -> Void) -> Void) -> DenseStats {
     var sum = ExactSum(), count = 0
     forEach { sum.add($0); count += 1 }
-    if count == 0 { return DenseStats(mean: 0, std: 1) }
+    if count == 0 { return .identity }
     let mean = sum.value / Double(count)
     var squares = ExactSum()
     forEach { squares.add(($0 - mean) * ($0 - mean)) }

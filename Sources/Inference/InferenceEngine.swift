@@ -83,14 +83,11 @@ public final class InferenceEngine {
             if !broadcast { batch = Self.expandUsers(batch, maxLength: schema.sequence?.maxLength ?? 0) }
             let logits = taskLogits(batch, surface: requests.surface)
             for (k, task) in tasks.enumerated() {
-                let pair = config.calibration[surface]?[task] ?? PlattPair(a: 1, b: 0)
+                let pair = config.calibration[surface]?[task] ?? .identity
                 guard let values = logits[schema.allTasks.firstIndex(of: task)!] else {
                     preconditionFailure("surface \(surface) has no head for task \(task)")
                 }
-                for (n, value) in values.enumerated() {
-                    let z = pair.a * Double(value) + pair.b
-                    probabilities[n * K + k] = 1 / (1 + Foundation.exp(-z))
-                }
+                for (n, value) in values.enumerated() { probabilities[n * K + k] = pair.probability(logit: Double(value)) }
             }
         }
         return ScoredRequests(surface: surface, tasks: tasks, counts: requests.counts, probabilities: probabilities,

@@ -139,7 +139,7 @@ private struct RequestEncoder {
         case .none: return Float(x)
         case .log1p: return Float(Foundation.log1p(Swift.max(x, 0)))
         case .standardize:
-            let stats = config.denseStats[f.name] ?? DenseStats(mean: 0, std: 1)
+            let stats = config.denseStats[f.name] ?? .identity
             return Float((x - stats.mean) / Swift.max(stats.std, 1e-6))
         }
     }

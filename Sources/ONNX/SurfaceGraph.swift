@@ -246,7 +246,7 @@ private struct SurfaceGraph {
             case .log1p:
                 t = b.op("Log", b.op("Add", b.op("Max", x, b.constant(doubles: [0]), hint: f.name), b.constant(doubles: [1]), hint: f.name), hint: f.name)
             case .standardize:
-                let stats = config.denseStats[f.name] ?? DenseStats(mean: 0, std: 1)
+                let stats = config.denseStats[f.name] ?? .identity
                 t = b.op("Div", b.op("Sub", x, b.constant(doubles: [stats.mean]), hint: f.name), b.constant(doubles: [max(stats.std, 1e-6)]), hint: f.name)
             }
             t = b.op("Where", b.op("IsNaN", x, hint: f.name), b.constant(doubles: [0]), t, hint: f.name)
@@ -282,7 +282,7 @@ private struct SurfaceGraph {
         for (t, _) in tower.heads {
             let task = schema.allTasks[t]
             let logit = linear(z, "towers.\(surface).heads.\(task)")                                   // [B, 1]
-            let pair = config.calibration[surface]?[task] ?? PlattPair(a: 1, b: 0)
+            let pair = config.calibration[surface]?[task] ?? .identity
             let z64 = b.op("Cast", logit, attributes: [Attr.int("to", Int(ONNXElementType.double.rawValue))], hint: "calibration.\(task)")
             let scaled = b.op("Add", b.op("Mul", z64, b.constant(doubles: [pair.a]), hint: "calibration.\(task)"),
                               b.constant(doubles: [pair.b]), hint: "calibration.\(task)")

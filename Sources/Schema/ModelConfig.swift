@@ -45,10 +45,10 @@ public struct ModelHyperparameters: Equatable, Sendable {
 public struct DenseStats: Equatable, Sendable {
     public var mean: Double
     public var std: Double
-    public init(mean: Double, std: Double) {
-        self.mean = mean
-        self.std = std
-    }
+    public init(mean: Double, std: Double) { (self.mean, self.std) = (mean, std) }
+
+    /// (0, 1): standardising leaves a value as it is (no training rows to fit).
+    public static let identity = DenseStats(mean: 0, std: 1)
 }
 
 /// A Platt calibration pair (SPEC 2.7): calibrated p = sigmoid(a * logit + b); (1, 0) is
@@ -56,10 +56,7 @@ public struct DenseStats: Equatable, Sendable {
 public struct PlattPair: Equatable, Sendable {
     public var a: Double
     public var b: Double
-    public init(a: Double, b: Double) {
-        self.a = a
-        self.b = b
-    }
+    public init(a: Double, b: Double) { (self.a, self.b) = (a, b) }
 
     public static let identity = PlattPair(a: 1, b: 0)
 

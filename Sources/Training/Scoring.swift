@@ -20,8 +20,7 @@ public struct RowLogits {
             for t in 0..<tasks {
                 let z = logits[n * tasks + t]
                 if z.isNaN { continue }
-                let pair = calibration[s]?[schema.allTasks[t]] ?? PlattPair(a: 1, b: 0)
-                out[n * tasks + t] = 1 / (1 + exp(-(pair.a * z + pair.b)))
+                out[n * tasks + t] = (calibration[s]?[schema.allTasks[t]] ?? .identity).probability(logit: z)
             }
         }
         return out
