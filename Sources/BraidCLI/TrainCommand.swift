@@ -38,7 +38,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Adam learning rate (dense parameters).") var lr: Float = 1e-3
     @Option(name: .customLong("emb-lr"), help: "Sparse Adagrad learning rate (embedding tables).") var embLr: Float = 0.02
     @OptionGroup var schedule: ScheduleAndSamplingOptions
-    @Option(help: "Threads for Braid's loops and OpenBLAS.") var threads = 2
+    @Option(help: "Threads: each batch is split into this many shards, one per thread (as many ranks would split it); validation splits its kernels over them.") var threads = 2
     @Option(help: "Seed of initialisation and shuffling.") var seed: UInt64 = 0
     @Option(help: "Early stopping: epochs without improvement of the validation log loss before stopping; the best epoch's weights are kept (0: off, the last epoch's are).") var patience = 1
     @Option(name: .customLong("checkpoint-every"), help: "Steps between resumable checkpoints (0: epoch ends only).") var checkpointEvery = 200
