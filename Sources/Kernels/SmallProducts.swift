@@ -105,7 +105,7 @@
             finish(c0, o); finish(c1, o + ldc); finish(c2, o + 2 * ldc); finish(c3, o + 3 * ldc)
             j += 8
         }
-        if j < n { smallProductTail(c + i * ldc + j, ldc: ldc, a0, si: si, st: st, b + j, ldb: ldb, m: 4, n: n - j, k: k, alpha: alpha, beta: beta) }
+        if j < n { smallProductScalar(c + i * ldc + j, ldc: ldc, a0, si: si, st: st, b + j, ldb: ldb, m: 4, n: n - j, k: k, alpha: alpha, beta: beta) }
         i += 4
     }
     while i < m {
@@ -117,27 +117,21 @@
             finish(c0, c + i * ldc + j)
             j += 8
         }
-        if j < n { smallProductTail(c + i * ldc + j, ldc: ldc, ai, si: si, st: st, b + j, ldb: ldb, m: 1, n: n - j, k: k, alpha: alpha, beta: beta) }
+        if j < n { smallProductScalar(c + i * ldc + j, ldc: ldc, ai, si: si, st: st, b + j, ldb: ldb, m: 1, n: n - j, k: k, alpha: alpha, beta: beta) }
         i += 1
     }
 }
 
-/// The last n < 8 columns of `smallProduct` (op(a)[i, t] at a + i * si + t * st), one SIMD8
-/// accumulator per row: rows t < k - 1 of b are read 8 wide (the lanes past n fall inside
-/// row t + 1 when ldb >= 8, and are never stored), the last row through `tail8`; only the n
-/// valid lanes are written. (Scalar loops here cost as much as the SIMD part of a score
-/// product over ~45 keys.)
-@inlinable func smallProductTail(
+/// The tail of `smallProduct` by scalar loops (op(a)[i, t] at a + i * si + t * st).
+@inlinable func smallProductScalar(
     _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, si: Int, st: Int, _ b: UnsafePointer<Float>, ldb: Int,
     m: Int, n: Int, k: Int, alpha: Float, beta: Float
 ) {
-    let wide = ldb >= 8 ? Swift.max(k - 1, 0) : 0
     for i in 0..<m {
-        let ai = a + i * si
-        var acc = SIMD8<Float>()
-        for t in 0..<wide { acc = acc.addingProduct(SIMD8(repeating: ai[t * st]), load8(b + t * ldb)) }
-        for t in wide..<k { acc = acc.addingProduct(SIMD8(repeating: ai[t * st]), tail8(b + t * ldb, n)) }
-        let ci = c + i * ldc
-        for j in 0..<n { ci[j] = beta == 0 ? alpha * acc[j] : alpha * acc[j] + beta * ci[j] }
+        for j in 0..<n {
+            var s: Float = 0
+            for t in 0..<k { s += a[i * si + t * st] * b[t * ldb + j] }
+            c[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * c[i * ldc + j]
+        }
     }
 }
