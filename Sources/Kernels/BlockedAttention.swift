@@ -59,26 +59,18 @@ public func blockedAttentionForward(
     }
     tasks.withUnsafeBufferPointer { tasks in
         parallelFor(tasks.count, grain: Swift.max(1, 32_768 / Swift.max(block * L * d, 1))) { _, range in
-            // scores of a block [r, n], then 1 / sum of each row's exponentials [r]
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L + 2 * block)
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L)
             defer { s.deallocate() }
-            let inverse = s + 2 * block * L
             for t in range {
                 let u = Int(tasks[t].u), i0 = Int(tasks[t].i0), n = Int(lengths[u])
                 let r = Swift.min(queryBlockRows(n, block: block), n - i0)
                 let row = (offsets.map { Int($0[u]) } ?? u * L)
                 let base = qkv + row * ld
                 for h in 0..<heads {
-                    let q = base + i0 * ld + h * dh, v = base + 2 * d + h * dh, o = out + (row + i0) * d + h * dh
+                    let q = base + i0 * ld + h * dh, v = base + 2 * d + h * dh
                     smallProduct(s, ldc: n, q, lda: ld, keysT + row * d + h * dh * n, ldb: n, m: r, n: n, k: dh, alpha: scale)
-                    for i in 0..<r {
-                        let (mx, sum) = expRowMaxAndSum(s + i * n, n: n)
-                        lse[(row + i0 + i) * heads + h] = mx + logf(sum)
-                        inverse[i] = 1 / sum
-                    }
-                    // out = (exp(S - max) V) / sum: one pass over [r, dh] instead of over [r, n]
-                    smallProduct(o, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
-                    for i in 0..<r { Kernels.scale(o + i * d, by: inverse[i], count: dh) }
+                    for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * n, n: n) }
+                    smallProduct(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
                 }
             }
         }

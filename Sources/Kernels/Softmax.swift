@@ -49,21 +49,16 @@ import Foundation
     _ = softmaxRowMaxAndSum(p, n: n)
 }
 
-/// The softmax of one row in place; returns the row's max and sum_j exp(p_j - max).
-@inlinable @inline(__always) func softmaxRowMaxAndSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> (max: Float, sum: Float) {
-    let (mx, s) = expRowMaxAndSum(p, n: n)
-    if n == 0 { return (mx, s) }
-    let inv = SIMD8<Float>(repeating: 1 / s)
-    var i = 0
-    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
-    for j in i..<n { p[j] *= inv[0] }
-    return (mx, s)
+/// `softmaxRow` that also returns log sum_j exp(p_j) (= max + log of the shifted sum), so
+/// the probabilities can be recomputed later as exp(p_j - lse) (blocked attention).
+@inlinable public func softmaxRowReturningLogSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> Float {
+    if n == 0 { return -.infinity }
+    let (mx, s) = softmaxRowMaxAndSum(p, n: n)
+    return mx + logf(s)
 }
 
-/// The unnormalised softmax of one row in place, p_j = exp(p_j - max); returns max and
-/// sum_j p_j (so log sum_j exp(p_j) = max + log sum, and the probabilities are p_j / sum:
-/// blocked attention multiplies its P V rows by 1 / sum instead of every p_j).
-@inlinable @inline(__always) public func expRowMaxAndSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> (max: Float, sum: Float) {
+/// The softmax of one row in place; returns the row's max and sum_j exp(p_j - max).
+@inlinable @inline(__always) func softmaxRowMaxAndSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> (max: Float, sum: Float) {
     if n == 0 { return (-.infinity, 0) }
     var mx8 = SIMD8<Float>(repeating: -Float.infinity)
     var i = 0
@@ -71,7 +66,12 @@ import Foundation
     var mx = -Float.infinity
     for l in 0..<8 { mx = mx8[l] > mx ? mx8[l] : mx }
     for j in i..<n where p[j] > mx { mx = p[j] }
-    return (mx, expShiftedSum(p, n: n, by: mx))
+    let s = expShiftedSum(p, n: n, by: mx)
+    let inv = SIMD8<Float>(repeating: 1 / s)
+    i = 0
+    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
+    for j in i..<n { p[j] *= inv[0] }
+    return (mx, s)
 }
 
 /// p_j = exp(p_j - shift) in place over n entries (SIMD8 `simdExp`).
