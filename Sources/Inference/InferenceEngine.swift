@@ -106,10 +106,10 @@ public final class InferenceEngine {
     func taskLogits(_ batch: Batch, surface: Int) -> [Int: [Float]] {
         let N = batch.count
         let early = model.config.model.sequence?.fusion == .early && model.sequence != nil
-        let shards = early ? Swift.min(Threads.count, N / Self.shardRows) : 1
+        let shards = early ? Swift.max(1, Swift.min(Threads.count, N / Self.shardRows)) : 1
         let L = model.config.schema.sequence?.maxLength ?? 0
-        let bounds = (0...Swift.max(shards, 1)).map { N * $0 / Swift.max(shards, 1) }
-        var outputs = [[SurfaceLogits]](repeating: [], count: bounds.count - 1)
+        let bounds = (0...shards).map { N * $0 / shards }
+        var outputs = [[SurfaceLogits]](repeating: [], count: shards)
         outputs.withUnsafeMutableBufferPointer { outputs in
             parallelFor(outputs.count, grain: 1) { _, range in
                 for s in range { outputs[s] = model(batch.rows(bounds[s] ..< bounds[s + 1], maxLength: L)) }

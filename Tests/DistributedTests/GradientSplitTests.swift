@@ -12,30 +12,62 @@ import Training
 /// of a batch's mean loss equals sum_r (b_r / B) x the gradient of slice r's mean loss, for the
 /// dense block and for every embedding table's sparse rows.
 @Suite struct GradientSplitTests {
-    /// Dense gradient block and per-table row -> gradient row, after one backward on `batch`.
-    static func gradients(_ model: BraidModel, _ batch: Batch) -> (dense: [Float], sparse: [String: [Int32: [Float]]]) {
+    typealias Gradients = (dense: [Float], sparse: [String: [Int32: [Float]]])
+
+    /// multi_exclusive's batch.csv (dense stats fitted), a seeded model, and its rows as one
+    /// shuffled, surface-sorted batch.
+    static func fixture() throws -> (rows: EncodedRows, model: BraidModel, plan: [Int]) {
+        var config = try ModelConfig.load(from: Fixtures.url("multi_exclusive/model.json"))
+        let rows = try EncodedRows(file: Fixtures.url("multi_exclusive/batch.csv"), config: config, options: EncodeOptions(fitDenseStats: true))
+        config.denseStats = rows.denseStats
+        let plan = shuffledBatches(surface: rows.surface, batchSize: rows.count, seed: 1, epoch: 1)[0]
+        return (rows, BraidModel(config: config, seed: 7), plan)
+    }
+
+    /// The dense gradient block and per-table row -> gradient row held in `model`'s store.
+    static func stored(_ model: BraidModel) -> Gradients {
         let store = model.parameters
-        store.zeroGradients()
-        let tape = Tape()
-        let loss = tape.record { model.loss(model(batch), batch: batch) }
-        tape.backward(loss)
         let dense = Array(UnsafeBufferPointer(start: store.gradients.pointer, count: store.denseCount))
         var sparse: [String: [Int32: [Float]]] = [:]
         for table in store.embeddingTables {
             let g = table.sparseGrad
             for (i, row) in g.rows.enumerated() { sparse[table.name, default: [:]][row] = Array(g.values[i * g.dim ..< (i + 1) * g.dim]) }
         }
-        store.zeroGradients()
         return (dense, sparse)
+    }
+
+    /// The gradients after one backward on `batch` (the store zeroed before and after).
+    static func gradients(_ model: BraidModel, _ batch: Batch) -> Gradients {
+        let store = model.parameters
+        store.zeroGradients()
+        let tape = Tape()
+        let loss = tape.record { model.loss(model(batch), batch: batch) }
+        tape.backward(loss)
+        defer { store.zeroGradients() }
+        return stored(model)
+    }
+
+    /// `got` equals `whole` within 1e-5 of the largest dense gradient: the dense block, the
+    /// tables touched, each table's rows and each row's values.
+    static func expectClose(_ got: Gradients, _ whole: Gradients, _ label: String) {
+        let scale = whole.dense.map { abs($0) }.max() ?? 1
+        let worst = zip(got.dense, whole.dense).map { abs($0 - $1) }.max() ?? 0
+        print("\(label): max |dense difference| \(worst) (max |gradient| \(scale))")
+        #expect(worst <= 1e-5 * scale, "\(label): max |dense difference| \(worst)")
+        #expect(Set(got.sparse.keys) == Set(whole.sparse.keys), "\(label): tables")
+        for (table, byRow) in whole.sparse {
+            #expect(Set(byRow.keys) == Set(got.sparse[table]?.keys ?? [:].keys), "\(label): table \(table) rows")
+            for (row, g) in byRow {
+                let other = got.sparse[table]?[row] ?? []
+                let difference = zip(g, other).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(difference <= 1e-5 * max(scale, 1e-3), "\(label): table \(table) row \(row): \(difference)")
+            }
+        }
     }
 
     @Test(arguments: [2, 3])
     func slicesScaledByTheirShareSumToTheBatchGradient(ranks: Int) throws {
-        var config = try ModelConfig.load(from: Fixtures.url("multi_exclusive/model.json"))
-        let rows = try EncodedRows(file: Fixtures.url("multi_exclusive/batch.csv"), config: config, options: EncodeOptions(fitDenseStats: true))
-        config.denseStats = rows.denseStats
-        let model = BraidModel(config: config, seed: 7)
-        let plan = shuffledBatches(surface: rows.surface, batchSize: rows.count, seed: 1, epoch: 1)[0]
+        let (rows, model, plan) = try Self.fixture()
         let whole = Self.gradients(model, rows.batch(rows: plan))
         var dense = [Float](repeating: 0, count: whole.dense.count)
         var sparse: [String: [Int32: [Float]]] = [:]
@@ -51,19 +83,7 @@ import Training
                 }
             }
         }
-        let scale = whole.dense.map { abs($0) }.max() ?? 1
-        let worst = zip(dense, whole.dense).map { abs($0 - $1) }.max() ?? 0
-        print("ranks \(ranks): max |dense difference| \(worst) (max |gradient| \(scale))")
-        #expect(worst <= 1e-5 * scale)
-        #expect(Set(sparse.keys) == Set(whole.sparse.keys))
-        for (table, byRow) in whole.sparse {
-            #expect(Set(byRow.keys) == Set(sparse[table]?.keys ?? [:].keys), "table \(table) rows")
-            for (row, g) in byRow {
-                let other = sparse[table]?[row] ?? []
-                let difference = zip(g, other).map { abs($0 - $1) }.max() ?? .infinity
-                #expect(difference <= 1e-5 * max(scale, 1e-3), "table \(table) row \(row): \(difference)")
-            }
-        }
+        Self.expectClose((dense, sparse), whole, "ranks \(ranks)")
     }
 
     /// `ShardedStep` (the in-process form of the same identity, one shard per thread, each on a
@@ -72,30 +92,14 @@ import Training
     /// than rows) contributes nothing.
     @Test(arguments: [2, 3])
     func shardsOnThreadsLeaveTheBatchGradientInTheModel(shards: Int) throws {
-        var config = try ModelConfig.load(from: Fixtures.url("multi_exclusive/model.json"))
-        let rows = try EncodedRows(file: Fixtures.url("multi_exclusive/batch.csv"), config: config, options: EncodeOptions(fitDenseStats: true))
-        config.denseStats = rows.denseStats
-        let model = BraidModel(config: config, seed: 7)
-        let plan = shuffledBatches(surface: rows.surface, batchSize: rows.count, seed: 1, epoch: 1)[0]
+        let (rows, model, plan) = try Self.fixture()
         let whole = Self.gradients(model, rows.batch(rows: plan))
         let store = model.parameters
         let sharded = ShardedStep(model: model, shards: shards)
         #expect(sharded.models[1].parameters.values === store.values, "replicas share the weights")
         let step = withThreads(shards) { sharded.run(sharded.shards(of: plan).map { rows.batch(rows: $0) }) }
         #expect(step.rows == plan.count)
-        let dense = Array(UnsafeBufferPointer(start: store.gradients.pointer, count: store.denseCount))
-        let scale = whole.dense.map { abs($0) }.max() ?? 1
-        let worst = zip(dense, whole.dense).map { abs($0 - $1) }.max() ?? 0
-        #expect(worst <= 1e-5 * scale, "max |dense difference| \(worst) (max |gradient| \(scale))")
-        for table in store.embeddingTables {
-            let g = table.sparseGrad
-            let expected = whole.sparse[table.name] ?? [:]
-            #expect(Set(g.rows) == Set(expected.keys), "table \(table.name) rows")
-            for (i, row) in g.rows.enumerated() {
-                let difference = zip(g.values[i * g.dim ..< (i + 1) * g.dim], expected[row] ?? []).map { abs($0 - $1) }.max() ?? .infinity
-                #expect(difference <= 1e-5 * max(scale, 1e-3), "table \(table.name) row \(row): \(difference)")
-            }
-        }
+        Self.expectClose(Self.stored(model), whole, "\(shards) shards")
         for replica in sharded.models.dropFirst() {
             let p = replica.parameters
             #expect(UnsafeBufferPointer(start: p.gradients.pointer, count: p.denseCount).allSatisfy { $0 == 0 })
@@ -107,8 +111,7 @@ import Training
         let one = Self.gradients(model, rows.batch(rows: few))
         let tiny = withThreads(shards) { sharded.run(sharded.shards(of: few).map { rows.batch(rows: $0) }) }
         #expect(tiny.rows == 1)
-        let denseOne = Array(UnsafeBufferPointer(start: store.gradients.pointer, count: store.denseCount))
-        #expect(zip(denseOne, one.dense).allSatisfy { abs($0 - $1) <= 1e-6 * max(abs($1), 1) })
+        #expect(zip(Self.stored(model).dense, one.dense).allSatisfy { abs($0 - $1) <= 1e-6 * max(abs($1), 1) })
         store.zeroGradients()
     }
 }

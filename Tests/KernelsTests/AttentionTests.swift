@@ -145,6 +145,21 @@ let targetCases = [
     #expect(relativeError(withThreads(2) { run() }, naive) < 1e-5)
 }
 
+/// Runs `run` (an attention's forward output and backward dqkv over `qkv`) on 1 and on 2
+/// threads, expects the two bitwise identical and the forward equal to the naive attention;
+/// returns the 1-thread result.
+@discardableResult
+func expectSameOnOneAndTwoThreads(
+    _ label: String, qkv: [Float], lengths: [Int32], L: Int, d: Int, heads: Int, _ run: () -> ([Float], [Float])
+) -> ([Float], [Float]) {
+    let one = withThreads(1) { run() }, two = withThreads(2) { run() }
+    expectIdentical(one.0, two.0, "\(label) forward, 1 vs 2 threads")
+    expectIdentical(one.1, two.1, "\(label) backward, 1 vs 2 threads")
+    let naive = naiveAttention(qkv.doubles, lengths: lengths, sequences: lengths.count, length: L, dim: d, heads: heads)
+    #expect(relativeError(one.0, naive) < 1e-5, "\(label) forward vs naive")
+    return one
+}
+
 @Test func attentionDeterministicAcrossThreadCounts() {
     // large enough that parallelFor really splits (grain 16384 / (L * L * dh))
     let L = 16, d = 64, heads = 2, U = 12
@@ -159,10 +174,7 @@ let targetCases = [
         attentionBackward(dqkv: &dqkv, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
         return (out, dqkv)
     }
-    let one = withThreads(1) { run() }, two = withThreads(2) { run() }
-    expectIdentical(one.0, two.0, "attention forward, 1 vs 2 threads")
-    expectIdentical(one.1, two.1, "attention backward, 1 vs 2 threads")
-    #expect(relativeError(one.0, naiveAttention(qkv.doubles, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)) < 1e-5)
+    expectSameOnOneAndTwoThreads("attention", qkv: qkv, lengths: lengths, L: L, d: d, heads: heads, run)
 
     // append attention, identity user map (the parallel backward): B >= 2 * 64
     let B = 160, Lu = 8
@@ -228,10 +240,7 @@ let targetCases = [
         blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
         return (out, dqkv)
     }
-    let one = withThreads(1) { run() }, two = withThreads(2) { run() }
-    expectIdentical(one.0, two.0, "blocked forward, 1 vs 2 threads")
-    expectIdentical(one.1, two.1, "blocked backward, 1 vs 2 threads")
-    #expect(relativeError(one.0, naiveAttention(qkv.doubles, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)) < 1e-5)
+    let one = expectSameOnOneAndTwoThreads("blocked", qkv: qkv, lengths: lengths, L: L, d: d, heads: heads, run)
     // the backward equals the one from saved probabilities
     let (_, probs) = selfAttentionForward(qkv, AttentionCase(lengths: lengths, L: L, d: d, heads: heads))
     var dqkv = [Float](repeating: 0, count: qkv.count)
