@@ -59,6 +59,12 @@ struct BenchScoreCommand: ParsableCommand {
     @Flag(help: "Time only with broadcasting (e.g. to profile that path alone).")
     var broadcastOnly = false
 
+    @Option(name: .customLong("user-cache-mb"),
+            help: ArgumentHelp("Also time late and append fusion with broadcasting and a warm user-state cache of this many MiB "
+                               + "(each timed request's user scored once before, untimed: the user's Transformer is skipped).",
+                               valueName: "MiB"))
+    var userCacheMiB: Int?
+
     func validate() throws {
         guard (options.config == nil) != (model == nil) else { throw ValidationError("give exactly one of --config FILE or --model DIR") }
         if model != nil && options.maxLength != nil {
@@ -66,6 +72,7 @@ struct BenchScoreCommand: ParsableCommand {
         }
         guard !(noBroadcast && broadcastOnly) else { throw ValidationError("give at most one of --no-broadcast and --broadcast-only") }
         try requireAtLeast(("--requests", requests, 1), ("--batch-users", batchUsers, 0), ("--batch-candidates", batchCandidates, 1))
+        if let userCacheMiB { try requireAtLeast(("--user-cache-mb", userCacheMiB, 1)) }
         guard let list = candidateCounts, !list.isEmpty, list.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--candidates must be comma-separated positive integers, got '\(candidates)'")
         }
@@ -82,8 +89,12 @@ struct BenchScoreCommand: ParsableCommand {
         return parts.contains(nil) ? nil : parts.map { $0! }
     }
 
+    /// How a request is scored: with broadcasting, without, or with broadcasting and a warm user-state cache.
+    enum Mode: Equatable { case broadcast, noBroadcast, warmCache }
+
     struct Row {
-        var fusion: String, shape: String, users: Int, candidatesPerUser: Int, broadcast: Bool
+        var fusion: String, shape: String, users: Int, candidatesPerUser: Int, mode: Mode
+        var broadcast: Bool { mode != .noBroadcast }
         var p50: Double, p90: Double, p99: Double, mean: Double, candidatesPerSecond: Double
     }
 
@@ -145,40 +156,47 @@ struct BenchScoreCommand: ParsableCommand {
         var results: [Row] = []
         for (name, model) in models {
             let engine = InferenceEngine(model: model, maxUniqueUsers: max(batchUsers, 1))
+            let cached = userCacheMiB.map {
+                InferenceEngine(model: model, maxUniqueUsers: max(batchUsers, 1), userStates: UserStateCache(budgetBytes: $0 << 20))
+            }
             for (shape, u, c) in shapes {
                 let batches = (0..<(requests + warmup)).map { i in
                     EncodedRequests(rows: rows, requests: (0..<u).map { request(i * u + $0, c) })
                 }
                 // both modes timed alternately on the same request, so drift in machine load hits both alike
-                let modes = noBroadcast ? [false] : broadcastOnly ? [true] : [true, false]
+                var modes: [Mode] = noBroadcast ? [.noBroadcast] : broadcastOnly ? [.broadcast] : [.broadcast, .noBroadcast]
+                if !noBroadcast, cached?.userStates != nil { modes.append(.warmCache) }
                 var times = [[Double]](repeating: [], count: modes.count)
                 for (i, batch) in batches.enumerated() {
-                    for (m, broadcast) in modes.enumerated() {
+                    for (m, mode) in modes.enumerated() {
+                        if mode == .warmCache { _ = try cached!.score(batch) }  // the users' states into the cache, untimed
                         let t0 = DispatchTime.now().uptimeNanoseconds
-                        let scored = try engine.score(batch, broadcast: broadcast)
+                        let scored = try (mode == .warmCache ? cached! : engine).score(batch, broadcast: mode != .noBroadcast)
                         let t1 = DispatchTime.now().uptimeNanoseconds
                         precondition(scored.probabilities.count == u * c * scored.tasks.count)
                         if i >= warmup { times[m].append(Double(t1 - t0) / 1e6) }
                     }
                 }
-                for (m, broadcast) in modes.enumerated() {
+                for (m, mode) in modes.enumerated() {
                     let sorted = times[m].sorted()
                     func pct(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
                     let mean = sorted.reduce(0, +) / Double(sorted.count)
-                    let row = Row(fusion: name, shape: shape, users: u, candidatesPerUser: c, broadcast: broadcast,
+                    let row = Row(fusion: name, shape: shape, users: u, candidatesPerUser: c, mode: mode,
                                   p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), mean: mean,
                                   candidatesPerSecond: Double(u * c) / (mean / 1000))
                     results.append(row)
-                    stderr.write(Foundation.Data("  \(name) \(shape) broadcast=\(broadcast): p50 \(String(format: "%.3f", row.p50)) ms\n".utf8))
+                    let label = "  \(name) \(shape) broadcast=\(row.broadcast)\(mode == .warmCache ? " user cache warm" : "")"
+                    stderr.write(Foundation.Data("\(label): p50 \(String(format: "%.3f", row.p50)) ms\n".utf8))
                 }
             }
         }
         print("| max_length | fusion | request | broadcast | p50 ms | p90 ms | p99 ms | mean ms | candidates/s | speed-up |")
         print("| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in results {
-            let other = results.first { $0.fusion == row.fusion && $0.shape == row.shape && $0.broadcast != row.broadcast }
+            let other = results.first { $0.fusion == row.fusion && $0.shape == row.shape && $0.mode == .noBroadcast }
             let speedup = row.broadcast ? other.map { String(format: "%.1fx", $0.mean / row.mean) } ?? "" : ""
-            print("| \(maxLength) | \(row.fusion) | \(row.shape) | \(row.broadcast ? "yes" : "no") | \(String(format: "%.3f", row.p50)) | "
+            let broadcast = row.mode == .warmCache ? "yes, user cache warm" : row.broadcast ? "yes" : "no"
+            print("| \(maxLength) | \(row.fusion) | \(row.shape) | \(broadcast) | \(String(format: "%.3f", row.p50)) | "
                   + "\(String(format: "%.3f", row.p90)) | \(String(format: "%.3f", row.p99)) | \(String(format: "%.3f", row.mean)) | "
                   + "\(grouped(Int(row.candidatesPerSecond.rounded()))) | \(speedup) |")
         }
@@ -186,6 +204,7 @@ struct BenchScoreCommand: ParsableCommand {
             let json: JSONValue = .object([
                 ("bench", .string("score")), ("fusion", .string(row.fusion)), ("max_length", .integer(maxLength)), ("users", .integer(row.users)),
                 ("candidates_per_user", .integer(row.candidatesPerUser)), ("broadcast", .bool(row.broadcast)),
+                ("user_cache", .string(row.mode == .warmCache ? "warm" : "off")),
                 ("threads", .integer(threads)), ("requests", .integer(requests)),
                 ("p50_ms", .number(row.p50)), ("p90_ms", .number(row.p90)), ("p99_ms", .number(row.p99)),
                 ("mean_ms", .number(row.mean)), ("candidates_per_s", .number(row.candidatesPerSecond)),

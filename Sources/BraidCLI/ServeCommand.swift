@@ -63,6 +63,11 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Enables /admin/reload and /admin/rollback with this bearer token.", valueName: "token"))
     var adminToken: String?
 
+    @Option(name: .customLong("user-cache-mb"),
+            help: ArgumentHelp("MiB of users' sequence states each model keeps across requests (late and append fusion; 0 = none).",
+                               valueName: "MiB"))
+    var userCacheMiB = 256
+
     @Option(help: "Threads of Braid's loops inside one scoring batch (every model scores one batch at a time).")
     var threads = 1
 
@@ -79,6 +84,7 @@ struct ServeCommand: ParsableCommand {
         guard maxBodyBytes >= 1 else { throw ValidationError("--max-body-bytes \(maxBodyBytes); expected >= 1") }
         guard batchWaitUs >= 0 else { throw ValidationError("--batch-wait-us \(batchWaitUs); expected >= 0") }
         guard threads >= 1 else { throw ValidationError("--threads \(threads); expected >= 1") }
+        guard userCacheMiB >= 0 else { throw ValidationError("--user-cache-mb \(userCacheMiB); expected >= 0 (0 = no cache)") }
         guard maxBatchCandidates >= 1 else { throw ValidationError("--max-batch-candidates \(maxBatchCandidates); expected >= 1") }
         if let token = adminToken, token.isEmpty { throw ValidationError("--admin-token is empty; expected a secret string") }
     }
@@ -102,7 +108,8 @@ struct ServeCommand: ParsableCommand {
         let configuration = ServingConfiguration(
             models: model, host: host, port: port, maxUniqueUsers: maxUniqueUsers, maxBodyBytes: maxBodyBytes,
             batchWaitMicroseconds: batchWaitUs, maxBatchCandidates: maxBatchCandidates, adminToken: adminToken,
-            registry: registry, registryPollMilliseconds: pollMs, shadows: try shadows(), shadowShare: shadowShare)
+            registry: registry, registryPollMilliseconds: pollMs, shadows: try shadows(), shadowShare: shadowShare,
+            userCacheBytes: userCacheMiB << 20)
         let outcome = BlockingResult()
         let done = DispatchSemaphore(value: 0)
         Task {

@@ -38,23 +38,32 @@ public struct ScoredRequests: Sendable {
 /// per user and each candidate runs one token [N, d] against them; with `early` fusion
 /// the item lookups are shared per user and the Transformer runs per candidate ([N, L, d]).
 /// `broadcast: false` expands every candidate to its own copy of the user (the cost of
-/// scoring each row alone, for comparison); the scores are the same.
+/// scoring each row alone, for comparison; the user-state cache is not used); the scores
+/// are the same.
 ///
 /// A batch with more than `maxUniqueUsers` users is refused with `RequestError` status 413
 /// naming the bound, before any work; never truncated.
 ///
+/// With `userStates` (late and append fusion), a user whose items and actions an earlier
+/// request had skips the Transformer over its tokens (`UserStateCache`); scores are the same.
+///
 /// ```swift
-/// let engine = InferenceEngine(model: try BraidModel.load(directory: url), maxUniqueUsers: 256)
+/// let engine = InferenceEngine(model: try BraidModel.load(directory: url), maxUniqueUsers: 256,
+///                              userStates: UserStateCache(budgetBytes: 256 << 20))
 /// let scored = try engine.score(body: requestBody)   // scored.scores(request: 0)[0]["click"]
 /// ```
 public final class InferenceEngine {
     public let model: BraidModel
     public let maxUniqueUsers: Int
+    /// Users' sequence states kept across requests; nil with early fusion (nothing to keep).
+    public let userStates: UserStateCache?
 
-    public init(model: BraidModel, maxUniqueUsers: Int = 256) {
+    public init(model: BraidModel, maxUniqueUsers: Int = 256, userStates: UserStateCache? = nil) {
         precondition(maxUniqueUsers >= 1, "maxUniqueUsers must be >= 1, got \(maxUniqueUsers)")
         self.model = model
         self.maxUniqueUsers = maxUniqueUsers
+        let fusion = model.config.model.sequence?.fusion
+        self.userStates = model.sequence != nil && fusion != .early ? userStates : nil
     }
 
     /// Encodes (SPEC 5, status 400/413 errors) and scores a `POST /v1/score` body.
@@ -81,7 +90,7 @@ public final class InferenceEngine {
         var probabilities = [Double](repeating: 0, count: N * K)
         if N > 0 {
             if !broadcast { batch = Self.expandUsers(batch, maxLength: schema.sequence?.maxLength ?? 0) }
-            let logits = taskLogits(batch, surface: requests.surface)
+            let logits = taskLogits(batch, surface: requests.surface, userStates: broadcast ? userStates : nil)
             for (k, task) in tasks.enumerated() {
                 let pair = config.calibration[surface]?[task] ?? .identity
                 guard let values = logits[schema.allTasks.firstIndex(of: task)!] else {
@@ -103,7 +112,7 @@ public final class InferenceEngine {
     /// `ShardedStep` does; split kernel by kernel a 1 x 100 request scaled 1.13x on 2 threads.
     /// Late and append fusion run the user's Transformer once per user, which shards would
     /// repeat, so they run as one call (their kernels split over the threads).
-    func taskLogits(_ batch: Batch, surface: Int) -> [Int: [Float]] {
+    func taskLogits(_ batch: Batch, surface: Int, userStates: UserStateCache?) -> [Int: [Float]] {
         let N = batch.count
         let early = model.config.model.sequence?.fusion == .early && model.sequence != nil
         let shards = early ? Swift.max(1, Swift.min(Threads.count, N / Self.shardRows)) : 1
@@ -112,7 +121,7 @@ public final class InferenceEngine {
         var outputs = [[SurfaceLogits]](repeating: [], count: shards)
         outputs.withUnsafeMutableBufferPointer { outputs in
             parallelFor(outputs.count, grain: 1) { _, range in
-                for s in range { outputs[s] = model(batch.rows(bounds[s] ..< bounds[s + 1], maxLength: L)) }
+                for s in range { outputs[s] = model(batch.rows(bounds[s] ..< bounds[s + 1], maxLength: L), userStates: userStates) }
             }
         }
         var logits: [Int: [Float]] = [:]

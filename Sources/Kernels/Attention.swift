@@ -76,15 +76,17 @@ public func attentionBackward(
 /// Append-fusion attention forward (SPEC 2.2): candidate token b (qkvY [B, 3d])
 /// attends to the first lengths[u] keys/values of its user u = userIndex[b]
 /// (qkvUser [U, L, 3d]) and to itself. out [B, d]; probs [B, heads, L + 1]
-/// (entries 0..<n: user keys, entry n: itself).
+/// (entries 0..<n: user keys, entry n: itself), or nil when no backward needs them.
 ///
 /// With a `userIndex` (request-level broadcasting: many candidates per user), each run of
 /// consecutive candidates of one user and each head is two products against the user's
-/// keys and values, scores [r, n] = scale Q K_u^T (into probs) and out [r, dh] = P V_u,
-/// plus the candidates' own key and value. Without one (every candidate its own user),
-/// each candidate is a loop over its n + 1 keys.
+/// keys and values, scores [r, n] = scale Q K_u^T and out [r, dh] = P V_u, plus the
+/// candidates' own key and value; without `probs` the run is taken `appendBlockRows(L)`
+/// candidates at a time, so their scores stay in a per-thread scratch in cache (at L 1024 a
+/// run's [r, L + 1] probabilities per head would stream through memory three times). Without
+/// a `userIndex` (every candidate its own user), each candidate is a loop over its n + 1 keys.
 public func appendAttentionForward(
-    _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, qkvY: UnsafePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?, qkvY: UnsafePointer<Float>,
     qkvUser: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, userIndex: UnsafePointer<Int32>?,
     candidates B: Int, length L: Int, dim d: Int, heads: Int, offsets: UnsafePointer<Int32>? = nil
 ) {
@@ -92,36 +94,45 @@ public func appendAttentionForward(
     let scale = 1 / Float(dh).squareRoot()
     func userRows(_ u: Int) -> UnsafePointer<Float> { qkvUser + (offsets.map { Int($0[u]) } ?? u * L) * ld }
     if let userIndex {
+        let blockRows = probs == nil ? appendBlockRows(length: L) : B
         parallelFor(B, grain: Swift.max(1, 65_536 / Swift.max(lp * d, 1))) { _, range in
-            let kT = UnsafeMutablePointer<Float>.allocate(capacity: dh * L)
-            defer { kT.deallocate() }
+            let ldk = scratchStride(L), lds = scratchStride(lp)
+            let kT = UnsafeMutablePointer<Float>.allocate(capacity: dh * ldk)
+            let scratch = probs == nil ? UnsafeMutablePointer<Float>.allocate(capacity: Swift.min(blockRows, range.count) * lds) : nil
+            defer { kT.deallocate(); scratch?.deallocate() }
             forEachUserRun(userIndex, range) { u, b0, m in
                 let n = Int(lengths[u]), user = userRows(u)
                 for h in 0..<heads {
-                    let p = probs + b0 * ldp + h * lp, y = qkvY + b0 * ld + h * dh, o = out + b0 * d + h * dh
-                    transposeInto(kT, user + d + h * dh, ldb: ld, n: n, k: dh)
-                    smallProduct(p, ldc: ldp, y, lda: ld, kT, ldb: n, m: m, n: n, k: dh, alpha: scale)
-                    for r in 0..<m {
-                        let q = y + r * ld, k = q + d
-                        var s: Float = 0
-                        for t in 0..<dh { s += q[t] * k[t] }
-                        p[r * ldp + n] = s * scale
-                        softmaxRow(p + r * ldp, n: n + 1)
+                    transposeInto(kT, user + d + h * dh, ldb: ld, n: n, k: dh, ldt: ldk)
+                    for r0 in stride(from: 0, to: m, by: blockRows) {
+                        let rows = Swift.min(blockRows, m - r0), b = b0 + r0
+                        let p = probs.map { $0 + b * ldp + h * lp } ?? scratch!, ldc = probs == nil ? lds : ldp
+                        let y = qkvY + b * ld + h * dh, o = out + b * d + h * dh
+                        smallProduct(p, ldc: ldc, y, lda: ld, kT, ldb: ldk, m: rows, n: n, k: dh, alpha: scale)
+                        for r in 0..<rows {
+                            let q = y + r * ld, k = q + d
+                            var s: Float = 0
+                            for t in 0..<dh { s += q[t] * k[t] }
+                            p[r * ldc + n] = s * scale
+                            softmaxRow(p + r * ldc, n: n + 1)
+                        }
+                        smallProduct(o, ldc: d, p, lda: ldc, user + 2 * d + h * dh, ldb: ld, m: rows, n: dh, k: n)
+                        for r in 0..<rows { axpy(o + r * d, y + r * ld + 2 * d, alpha: p[r * ldc + n], count: dh) }
                     }
-                    smallProduct(o, ldc: d, p, lda: ldp, user + 2 * d + h * dh, ldb: ld, m: m, n: dh, k: n)
-                    for r in 0..<m { axpy(o + r * d, y + r * ld + 2 * d, alpha: p[r * ldp + n], count: dh) }
                 }
             }
         }
         return
     }
     parallelFor(B, grain: Swift.max(1, 8192 / Swift.max(L * dh, 1))) { _, range in
+        let scratch = probs == nil ? UnsafeMutablePointer<Float>.allocate(capacity: lp) : nil
+        defer { scratch?.deallocate() }
         for b in range {
             let n = Int(lengths[b])
             let y = qkvY + b * ld, user = userRows(b)
             for h in 0..<heads {
                 let q = y + h * dh
-                let p = probs + b * ldp + h * lp
+                let p = probs.map { $0 + b * ldp + h * lp } ?? scratch!
                 var mx = -Float.infinity
                 for j in 0...n {
                     let k = j < n ? user + j * ld + d + h * dh : y + d + h * dh
@@ -146,6 +157,10 @@ public func appendAttentionForward(
         }
     }
 }
+
+/// Candidates per block of `appendAttentionForward` without saved probabilities: their
+/// scores [rows, L + 1] stay within about 128 KiB (a quarter of a core's L2), 8 to 64 rows.
+@inlinable public func appendBlockRows(length L: Int) -> Int { Swift.min(64, Swift.max(8, 32_768 / (L + 1))) }
 
 /// Append-fusion attention backward: accumulates into dqkvY [B, 3d] and dqkvUser [U, L, 3d].
 /// Runs serially when several candidates share a user (their user gradients add up).

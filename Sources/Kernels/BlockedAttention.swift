@@ -9,7 +9,7 @@ import Foundation
 // O(heads * L^2) per sequence; cost: one more Q K^T product and exp pass in the backward.
 
 /// Nominal query rows per block of the blocked attention kernels (`queryBlockRows` balances
-/// them to block ..< 2 block rows; scratch per thread: 2 x [2 block, L]).
+/// them to block ..< 2 block rows; scratch per thread: 2 x [2 block, scratchStride(L)]).
 public let attentionBlockRows = 64
 
 /// The block the kernels use at sequence length L: `attentionBlockRows`, fewer for long
@@ -46,31 +46,31 @@ public func blockedAttentionForward(
         for i0 in stride(from: 0, to: n, by: rows) { tasks.append((Int32(u), Int32(i0))) }
     }
     // every sequence's keys transposed once per head, shared by all its query blocks:
-    // [dh, n] at keysT + row(u) * d + h * dh * n (the rows' own span of a [rows, d] buffer)
-    var rowsTotal = 0
-    for u in 0..<U { rowsTotal = Swift.max(rowsTotal, (offsets.map { Int($0[u]) } ?? u * L) + Int(lengths[u])) }
-    let keysT = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, rowsTotal * d))
+    // [dh, n] with row stride scratchStride(n) at keysT + keysAt[u] + h * dh * scratchStride(n)
+    var keysAt = [Int](repeating: 0, count: U + 1)
+    for u in 0..<U { keysAt[u + 1] = keysAt[u] + heads * dh * scratchStride(Int(lengths[u])) }
+    let keysT = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, keysAt[U]))
     defer { keysT.deallocate() }
     parallelFor(U, grain: Swift.max(1, 4_096 / Swift.max(L * d, 1))) { _, range in
         for u in range {
-            let n = Int(lengths[u]), row = offsets.map { Int($0[u]) } ?? u * L
-            for h in 0..<heads { transposeInto(keysT + row * d + h * dh * n, qkv + row * ld + d + h * dh, ldb: ld, n: n, k: dh) }
+            let n = Int(lengths[u]), row = offsets.map { Int($0[u]) } ?? u * L, ldk = scratchStride(n)
+            for h in 0..<heads { transposeInto(keysT + keysAt[u] + h * dh * ldk, qkv + row * ld + d + h * dh, ldb: ld, n: n, k: dh, ldt: ldk) }
         }
     }
     tasks.withUnsafeBufferPointer { tasks in
         parallelFor(tasks.count, grain: Swift.max(1, 32_768 / Swift.max(block * L * d, 1))) { _, range in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * L)
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * scratchStride(L))
             defer { s.deallocate() }
             for t in range {
-                let u = Int(tasks[t].u), i0 = Int(tasks[t].i0), n = Int(lengths[u])
+                let u = Int(tasks[t].u), i0 = Int(tasks[t].i0), n = Int(lengths[u]), ldn = scratchStride(n)
                 let r = Swift.min(queryBlockRows(n, block: block), n - i0)
                 let row = (offsets.map { Int($0[u]) } ?? u * L)
                 let base = qkv + row * ld
                 for h in 0..<heads {
                     let q = base + i0 * ld + h * dh, v = base + 2 * d + h * dh
-                    smallProduct(s, ldc: n, q, lda: ld, keysT + row * d + h * dh * n, ldb: n, m: r, n: n, k: dh, alpha: scale)
-                    for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * n, n: n) }
-                    smallProduct(out + (row + i0) * d + h * dh, ldc: d, s, lda: n, v, ldb: ld, m: r, n: dh, k: n)
+                    smallProduct(s, ldc: ldn, q, lda: ld, keysT + keysAt[u] + h * dh * ldn, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
+                    for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * ldn, n: n) }
+                    smallProduct(out + (row + i0) * d + h * dh, ldc: d, s, lda: ldn, v, ldb: ld, m: r, n: dh, k: n)
                 }
             }
         }
@@ -90,11 +90,12 @@ public func blockedAttentionBackward(
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(U, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: 4 * block * L + 2 * dh * L)
+        let ldL = scratchStride(L)
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: 4 * block * ldL + 2 * dh * ldL)
         defer { s.deallocate() }
-        let dp = s + 2 * block * L, kT = dp + 2 * block * L, vT = kT + dh * L
+        let dp = s + 2 * block * ldL, kT = dp + 2 * block * ldL, vT = kT + dh * ldL
         for u in range {
-            let n = Int(lengths[u])
+            let n = Int(lengths[u]), ldn = scratchStride(n)
             if n == 0 { continue }
             let row = offsets.map { Int($0[u]) } ?? u * L
             let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d
@@ -102,17 +103,17 @@ public func blockedAttentionBackward(
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
-                transposeInto(kT, k, ldb: ld, n: n, k: dh)
-                transposeInto(vT, v, ldb: ld, n: n, k: dh)
+                transposeInto(kT, k, ldb: ld, n: n, k: dh, ldt: ldn)
+                transposeInto(vT, v, ldb: ld, n: n, k: dh, ldt: ldn)
                 for i0 in stride(from: 0, to: n, by: rows) {
                     let r = Swift.min(rows, n - i0)
-                    smallProduct(s, ldc: n, q + i0 * ld, lda: ld, kT, ldb: n, m: r, n: n, k: dh, alpha: scale)
-                    for i in 0..<r { expShifted(s + i * n, n: n, by: lse[(row + i0 + i) * heads + h]) }
-                    smallProduct(dp, ldc: n, dO + i0 * d + h * dh, lda: d, vT, ldb: n, m: r, n: n, k: dh, alpha: 1)
-                    smallProduct(dv, ldc: ld, s, lda: n, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
-                    for i in 0..<r { softmaxGradientRow(dp + i * n, probabilities: s + i * n, n: n) }
-                    smallProduct(dq + i0 * ld, ldc: ld, dp, lda: n, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
-                    smallProduct(dk, ldc: ld, dp, lda: n, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
+                    smallProduct(s, ldc: ldn, q + i0 * ld, lda: ld, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
+                    for i in 0..<r { expShifted(s + i * ldn, n: n, by: lse[(row + i0 + i) * heads + h]) }
+                    smallProduct(dp, ldc: ldn, dO + i0 * d + h * dh, lda: d, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
+                    smallProduct(dv, ldc: ld, s, lda: ldn, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
+                    for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
+                    smallProduct(dq + i0 * ld, ldc: ld, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
+                    smallProduct(dk, ldc: ld, dp, lda: ldn, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
                 }
             }
         }

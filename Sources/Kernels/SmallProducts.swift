@@ -7,22 +7,34 @@
 //   transposed once into a [d_h, n] scratch by `transposeInto`;
 // - few output columns n = d_h (P V, dS K and the transposed-A forms P^T dO, dS^T Q).
 
-/// bT [k, n] = b^T for b [n, k] with row stride ldb (one sequence's keys of one head).
-@inlinable public func transposeInto(_ bT: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int) {
+/// bT [k, n] (row stride ldt, default n) = b^T for b [n, k] with row stride ldb (one
+/// sequence's keys of one head).
+@inlinable public func transposeInto(_ bT: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int,
+                                     ldt: Int? = nil) {
+    let ldt = ldt ?? n
     // 8 rows of b at a time: each output row t gets 8 contiguous floats per step
     var j = 0
     while j + 8 <= n {
         let r = b + j * ldb
         for t in 0..<k {
             store8(SIMD8(r[t], r[ldb + t], r[2 * ldb + t], r[3 * ldb + t], r[4 * ldb + t], r[5 * ldb + t],
-                         r[6 * ldb + t], r[7 * ldb + t]), bT + t * n + j)
+                         r[6 * ldb + t], r[7 * ldb + t]), bT + t * ldt + j)
         }
         j += 8
     }
     while j < n {
-        for t in 0..<k { bT[t * n + j] = b[j * ldb + t] }
+        for t in 0..<k { bT[t * ldt + j] = b[j * ldb + t] }
         j += 1
     }
+}
+
+/// A row stride for a scratch of rows of n floats that the kernels read several rows of at
+/// once (transposed keys, scores): n rounded up to whole 64-byte lines, made an odd number of
+/// lines. Rows 4 KiB apart (n = 1024) all map to one set of the 8-way L1 and evict each
+/// other within a tile; an odd number of lines spreads consecutive rows over every set.
+@inlinable public func scratchStride(_ n: Int) -> Int {
+    let lines = (n + 15) / 16
+    return 16 * (lines % 2 == 0 ? lines + 1 : lines)
 }
 
 /// c [m, n] (row stride ldc) = alpha op(a) b + beta c, where op(a) [m, k] is a [m, k] (row

@@ -83,7 +83,11 @@ public final class BraidModel {
     }
 
     /// The logits of every example, grouped by surface (SPEC 2.1-2.5).
-    public func callAsFunction(_ batch: Batch, trace: Trace? = nil) -> [SurfaceLogits] {
+    ///
+    /// Without a tape or trace, `late` and `append` fusion run the user side once per unique
+    /// user first (`SequenceEncoder.serve`), taking users whose sequence `userStates` holds from
+    /// it; the result bits are the same with or without the cache.
+    public func callAsFunction(_ batch: Batch, trace: Trace? = nil, userStates: UserStateCache? = nil) -> [SurfaceLogits] {
         let schema = config.schema, D = config.model.embeddingDim, B = batch.count
         let F = schema.categorical.count
         // 2.1: one fused gather for every categorical feature -> [B, F, D]
@@ -98,10 +102,14 @@ public final class BraidModel {
         // 2.2: the sequence
         if let sequence, let spec = schema.sequence, let cf = schema.candidateFeature {
             let L = spec.maxLength
-            let U = batch.seqItems.count / L
-            let items = embedding(itemTable!, ids: batch.seqItems, shape: [U, L, D])
             let c = sliceColumns(flatEmb, offset: cf * D, width: D)
-            parts.append(sequence(items: items, actions: batch.seqActions, candidate: c, userIndex: batch.userIndex, trace: trace))
+            if sequence.fusion != .early && trace == nil && !Tape.isRecording {
+                parts.append(sequence.serve(itemIDs: batch.seqItems, actions: batch.seqActions, items: itemTable!, candidate: c,
+                                            userIndex: batch.userIndex, cache: userStates))
+            } else {
+                let items = embedding(itemTable!, ids: batch.seqItems, shape: [batch.seqItems.count / L, L, D])
+                parts.append(sequence(items: items, actions: batch.seqActions, candidate: c, userIndex: batch.userIndex, trace: trace))
+            }
         }
         parts.append(gatherRows(surfaceEmbedding, batch.surface))
         // 2.3: cross network and deep MLP

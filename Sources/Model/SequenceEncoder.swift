@@ -85,13 +85,9 @@ public struct SequenceEncoder {
     /// gathered per candidate before seq.candidate(c) is added.
     public func callAsFunction(items: Tensor, actions: [Int32], candidate c: Tensor, userIndex: [Int32]?, trace: Trace?) -> Tensor {
         var userIndex = userIndex
-        let L = maxLength, B = c.shape[0], D = c.shape[1], U = items.shape[0], d = dModel
-        let userLengths = Self.lengths(actions: actions, length: L)
-        let user = Packing(lengths: userLengths, length: L)
-        // user-side token projections, valid tokens only: [Tu, d]
-        let packedActions = user.padded.map { actions[Int($0)] }
-        let pairs = concat([gatherRows(reshape(items, [U * L, D]), user.padded), gatherRows(action, packedActions)])  // [Tu, 2D]
-        var tokens = input(pairs) + gatherRows(position, user.position)                                               // [Tu, d]
+        let L = maxLength, B = c.shape[0], d = dModel
+        let (userPart, userLengths, user) = userTokens(items: items, actions: actions)
+        var tokens = userPart
         // the sequences the Transformer runs: one per user, or one per candidate with early fusion
         var lengths = userLengths, packing = user
         if fusion == .early {
@@ -117,32 +113,18 @@ public struct SequenceEncoder {
         for block in blocks {
             (x, y) = block.forward(packed: x, lengths: lengths, offsets: packing.offsets, maxLength: L, candidate: y, userIndex: userIndex)
         }
-        x = reshape(scatterRows(finalNorm(x), packing.padded, rows: S * L), [S, L, d])    // invalid x_i read as 0
-        // readout [maxpool ; x_0 .. x_{K-1}] per sequence that ran; with late and append fusion
-        // and a userIndex that is once per user, gathered per candidate
-        var parts = [maxPool(x, lengths: lengths), sliceColumns(reshape(x, [S, L * dModel]), offset: 0, width: recentK * dModel)]
-        var rowLengths = lengths
-        if let ui = userIndex {
-            parts = [gatherRows(concat(parts), ui)]
-            rowLengths = ui.map { lengths[Int($0)] }
-        }
+        let readout: Tensor
+        (x, readout) = self.readout(finalNorm(x), lengths: lengths, packing: packing)
+        // per sequence that ran; with late and append fusion and a userIndex that is once per
+        // user, gathered per candidate
+        var parts = [userIndex.map { gatherRows(readout, $0) } ?? readout]
         switch fusion {
         case .append:
             let yOut = finalNorm(y!)
             parts.append(yOut)
             trace?["seq_y"] = yOut
         case .late:
-            let q = target!(c)                                                             // [B, d]
-            let scale = 1 / Float(dModel).squareRoot()
-            if let ui = userIndex, !Tape.isRecording {  // serving: no copy of the tokens per candidate
-                parts.append(indexedTargetAttention(users: x, lengths: lengths, query: q, userIndex: ui, scale: scale))
-            } else {
-                let xb = userIndex.map { gatherRows(x, $0) } ?? x                         // [B, L, d]
-                let scores = batchedDot(xb, q) * scale                                     // [B, L]
-                var mask = [UInt8](repeating: 0, count: B * L)
-                for b in 0..<B { for i in 0..<Int(rowLengths[b]) { mask[b * L + i] = 1 } }
-                parts.append(weightedSum(softmax(scores, mask: mask), xb))                // t: [B, d]
-            }
+            parts.append(targetAttention(users: x, lengths: lengths, candidate: c, userIndex: userIndex))
         case .early:
             break
         }
@@ -152,5 +134,42 @@ public struct SequenceEncoder {
         trace?["seq_r"] = r
         trace?["z_seq"] = z
         return z
+    }
+
+    /// The user tokens entering the first block, valid tokens only: items [U, L, D] item
+    /// embeddings, actions [U * L] -> seq.input([E_item ; E_action]) + P, [Tu, d], with the
+    /// sequences' lengths [U] and packing.
+    func userTokens(items: Tensor, actions: [Int32]) -> (tokens: Tensor, lengths: [Int32], packing: Packing) {
+        let L = maxLength, U = items.shape[0], D = items.lastDim
+        let lengths = Self.lengths(actions: actions, length: L)
+        let user = Packing(lengths: lengths, length: L)
+        let packedActions = user.padded.map { actions[Int($0)] }
+        let pairs = concat([gatherRows(reshape(items, [U * L, D]), user.padded), gatherRows(action, packedActions)])  // [Tu, 2D]
+        return (input(pairs) + gatherRows(position, user.position), lengths, user)                                     // [Tu, d]
+    }
+
+    /// The final tokens (after seq.ln_f) of S sequences, packed [T, d] -> unpacked [S, L, d]
+    /// (invalid x_i read as 0) and the readout [maxpool ; x_0 .. x_{K-1}], [S, (1 + K) d].
+    func readout(_ x: Tensor, lengths: [Int32], packing: Packing) -> (x: Tensor, readout: Tensor) {
+        let S = lengths.count, L = maxLength, d = dModel
+        let x = reshape(scatterRows(x, packing.padded, rows: S * L), [S, L, d])
+        return (x, concat([maxPool(x, lengths: lengths), sliceColumns(reshape(x, [S, L * d]), offset: 0, width: recentK * d)]))
+    }
+
+    /// Late fusion's target attention t [B, d] of candidates c [B, D] over their users' final
+    /// tokens x [U, L, d] (valid prefixes `lengths` [U]; user userIndex[b], or b when nil).
+    func targetAttention(users x: Tensor, lengths: [Int32], candidate c: Tensor, userIndex: [Int32]?) -> Tensor {
+        let B = c.shape[0], L = maxLength
+        let q = target!(c)                                                                 // [B, d]
+        let scale = 1 / Float(dModel).squareRoot()
+        if let ui = userIndex, !Tape.isRecording {  // serving: no copy of the tokens per candidate
+            return indexedTargetAttention(users: x, lengths: lengths, query: q, userIndex: ui, scale: scale)
+        }
+        let xb = userIndex.map { gatherRows(x, $0) } ?? x                                 // [B, L, d]
+        let rowLengths = userIndex.map { $0.map { lengths[Int($0)] } } ?? lengths
+        let scores = batchedDot(xb, q) * scale                                             // [B, L]
+        var mask = [UInt8](repeating: 0, count: B * L)
+        for b in 0..<B { for i in 0..<Int(rowLengths[b]) { mask[b * L + i] = 1 } }
+        return weightedSum(softmax(scores, mask: mask), xb)                               // t: [B, d]
     }
 }

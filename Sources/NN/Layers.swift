@@ -118,14 +118,28 @@ public struct TransformerBlock {
     /// Every token-wise step (LN, qkv, output Linear, FFN) runs on the T valid rows only.
     public func forward(packed x: Tensor, lengths: [Int32], offsets: [Int32], maxLength: Int,
                         candidate y: Tensor?, userIndex: [Int32]?) -> (x: Tensor, y: Tensor?) {
+        let (x, qkvX) = userForward(packed: x, lengths: lengths, offsets: offsets, maxLength: maxLength)
+        guard let y else { return (x, nil) }
+        return (x, candidateForward(y, user: qkvX, lengths: lengths, offsets: offsets, maxLength: maxLength, userIndex: userIndex))
+    }
+
+    /// The user tokens' half of `forward(packed:...)`: x [T, d] -> the block's output [T, d]
+    /// and the fused qkv [T, 3d] of LN1(x), whose keys and values append-fusion candidates read.
+    public func userForward(packed x: Tensor, lengths: [Int32], offsets: [Int32], maxLength: Int) -> (x: Tensor, qkv: Tensor) {
         let qkvX = attention.qkv(ln1(x))
         var x = x + attention.out(selfAttention(packed: qkvX, lengths: lengths, offsets: offsets, maxLength: maxLength, heads: attention.heads))
         x = x + ffn(ln2(x))
-        guard var y else { return (x, nil) }
+        return (x, qkvX)
+    }
+
+    /// The candidates' half: y [B, d] attends to the keys and values of its user's tokens in
+    /// `user` (packed [T, 3d] as `userForward` returns it; the q columns are not read) and to
+    /// itself -> y + Attn + FFN [B, d].
+    public func candidateForward(_ y: Tensor, user qkvX: Tensor, lengths: [Int32], offsets: [Int32], maxLength: Int,
+                                 userIndex: [Int32]?) -> Tensor {
         let qkvY = attention.qkv(ln1(y))
-        y = y + attention.out(appendAttention(qkvY, user: qkvX, lengths: lengths, userIndex: userIndex, heads: attention.heads,
-                                              offsets: offsets, maxLength: maxLength))
-        y = y + ffn(ln2(y))
-        return (x, y)
+        let y = y + attention.out(appendAttention(qkvY, user: qkvX, lengths: lengths, userIndex: userIndex, heads: attention.heads,
+                                                  offsets: offsets, maxLength: maxLength))
+        return y + ffn(ln2(y))
     }
 }

@@ -37,15 +37,20 @@ final class LoadedModel: @unchecked Sendable {
         directory = url
         self.name = name ?? url.lastPathComponent
         version = try Self.version(of: url, name: self.name)
-        engine = InferenceEngine(model: model, maxUniqueUsers: configuration.maxUniqueUsers)
+        let userStates = configuration.userCacheBytes > 0 ? UserStateCache(budgetBytes: configuration.userCacheBytes) : nil
+        let engine = InferenceEngine(model: model, maxUniqueUsers: configuration.maxUniqueUsers, userStates: userStates)
+        self.engine = engine
+        let version = self.version
+        let cacheCounts = UserCacheCounts()
         let queue = DispatchQueue(label: "braid.serving.\(url.lastPathComponent)", qos: .userInitiated)
         var batchers: [String: MicroBatcher] = [:]
         for surface in model.config.surfacesIncluded {
             batchers[surface] = MicroBatcher(
                 engine: engine, queue: queue, waitMicroseconds: configuration.batchWaitMicroseconds,
                 maxUniqueUsers: configuration.maxUniqueUsers, maxRows: configuration.maxBatchCandidates,
-                onBatch: { [metrics] o in
+                onBatch: { [metrics, engine, version] o in
                     metrics.batch(surface: surface, requests: o.requests, candidates: o.candidates, users: o.users, seconds: o.seconds)
+                    if let cache = engine.userStates { metrics.userCache(version: version, cacheCounts.advance(to: cache.statistics)) }
                 })
         }
         self.batchers = batchers
@@ -71,5 +76,22 @@ final class LoadedModel: @unchecked Sendable {
         }
         let hex = String(hash, radix: 16)
         return "\(name)-\((String(repeating: "0", count: 16 - hex.count) + hex).prefix(12))"
+    }
+}
+
+/// The user-state cache statistics last reported to the metrics, so each batch adds only what
+/// changed since (batches of one model run one at a time on its queue; the lock covers the rest).
+final class UserCacheCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = UserStateCache.Statistics()
+
+    /// (the change since the last call, the current statistics).
+    func advance(to now: UserStateCache.Statistics) -> (delta: UserStateCache.Statistics, now: UserStateCache.Statistics) {
+        lock.withLock {
+            var delta = now
+            delta.hits -= last.hits; delta.misses -= last.misses; delta.evictions -= last.evictions
+            last = now
+            return (delta, now)
+        }
     }
 }

@@ -34,6 +34,10 @@ public struct ServingConfiguration: Codable, Sendable, Equatable {
     /// Most candidate rows one micro-batch merges (a single larger request still runs
     /// alone). Default 4096.
     public var maxBatchCandidates: Int = 4096
+    /// Bytes of users' sequence states each loaded model keeps across requests (late and
+    /// append fusion, `UserStateCache`): a user whose items and actions an earlier request had
+    /// skips the Transformer over its tokens. Default 256 MiB; 0 = no cache.
+    public var userCacheBytes: Int = 256 << 20
     /// When set, `POST /admin/reload`, `/admin/rollback` and `/admin/unpin` exist and require
     /// `Authorization: Bearer <token>`; nil (default) = no admin routes.
     public var adminToken: String?
@@ -41,7 +45,7 @@ public struct ServingConfiguration: Codable, Sendable, Equatable {
     public init(models: [String], host: String = "127.0.0.1", port: Int = 8080, maxUniqueUsers: Int = 256,
                 maxBodyBytes: Int = 8 << 20, batchWaitMicroseconds: Int = 2000, maxBatchCandidates: Int = 4096,
                 adminToken: String? = nil, registry: String? = nil, registryPollMilliseconds: Int = 1000,
-                shadows: [String: String] = [:], shadowShare: Double = 0.1) {
+                shadows: [String: String] = [:], shadowShare: Double = 0.1, userCacheBytes: Int = 256 << 20) {
         self.models = models
         self.registry = registry
         self.registryPollMilliseconds = registryPollMilliseconds
@@ -54,6 +58,7 @@ public struct ServingConfiguration: Codable, Sendable, Equatable {
         self.batchWaitMicroseconds = batchWaitMicroseconds
         self.maxBatchCandidates = maxBatchCandidates
         self.adminToken = adminToken
+        self.userCacheBytes = userCacheBytes
     }
 }
 

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import Model
 import Prometheus
 
 /// The service's metrics, recorded through swift-metrics (`Counter`, `FloatingPointCounter`,
@@ -66,6 +67,17 @@ public final class ServingMetrics: @unchecked Sendable {
         CoreMetrics.Recorder(label: "braid_batch_candidates", dimensions: labels, aggregate: true, factory: factory).record(candidates)
         CoreMetrics.Recorder(label: "braid_batch_unique_users", dimensions: labels, aggregate: true, factory: factory).record(users)
         CoreMetrics.Timer(label: "braid_batch_seconds", dimensions: labels, factory: factory).recordNanoseconds(Int64((seconds * 1e9).rounded()))
+    }
+
+    /// The user-state cache of model `version` after a batch: hits, misses and evictions
+    /// (counters, by the change since the previous batch), entries and bytes (gauges).
+    func userCache(version: String, _ counts: (delta: UserStateCache.Statistics, now: UserStateCache.Statistics)) {
+        let labels = [("version", version)]
+        for (name, n) in [("hits", counts.delta.hits), ("misses", counts.delta.misses), ("evictions", counts.delta.evictions)] where n > 0 {
+            CoreMetrics.Counter(label: "braid_user_cache_\(name)_total", dimensions: labels, factory: factory).increment(by: n)
+        }
+        CoreMetrics.Gauge(label: "braid_user_cache_entries", dimensions: labels, factory: factory).record(counts.now.entries)
+        CoreMetrics.Gauge(label: "braid_user_cache_bytes", dimensions: labels, factory: factory).record(counts.now.bytes)
     }
 
     /// Keys of a body that are not features of their side (SPEC 5), per occurrence.

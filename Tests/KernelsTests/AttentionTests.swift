@@ -247,3 +247,56 @@ func expectSameOnOneAndTwoThreads(
     attentionBackward(dqkv: &dqkv, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
     #expect(relativeError(one.1, dqkv.doubles) < 1e-5)
 }
+
+@Test func blockedAttentionAtStridesOfWholePages() {
+    // n = 1024 (rows 4 KiB apart, padded by scratchStride) and 1000, against the kernels that save probabilities
+    let L = 1024, d = 8, heads = 2
+    let lengths: [Int32] = [1024, 1000]
+    let U = lengths.count
+    let qkv = randomFloats(U * L * 3 * d, seed: 26, in: -1...1), dout = randomFloats(U * L * d, seed: 27)
+    var out = [Float](repeating: .nan, count: U * L * d), lse = [Float](repeating: .nan, count: U * L * heads)
+    blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+    var dqkv = [Float](repeating: 0, count: qkv.count)
+    blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+    let (saved, probs) = selfAttentionForward(qkv, AttentionCase(lengths: lengths, L: L, d: d, heads: heads))
+    var dsaved = [Float](repeating: 0, count: qkv.count)
+    attentionBackward(dqkv: &dsaved, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+    #expect(relativeError(out, saved.doubles) < 1e-5)
+    #expect(relativeError(dqkv, dsaved.doubles) < 1e-5)
+}
+
+@Test func scratchStrideIsAnOddNumberOfLines() {
+    for n in [0, 1, 15, 16, 17, 64, 1000, 1024, 1025, 4096] {
+        let s = scratchStride(n)
+        #expect(s >= n && s % 16 == 0 && (s / 16) % 2 == 1 && s <= n + 32, "scratchStride(\(n)) = \(s)")
+    }
+}
+
+@Test(arguments: [1, 2]) func appendAttentionWithoutSavedProbabilitiesIsTheSame(threads: Int) {
+    // serving: the probabilities are not kept and a user's candidates run appendBlockRows(L) at a time
+    let L = 600, d = 8, heads = 2, ld = 3 * d
+    let lengths: [Int32] = [600, 7, 0]
+    let userIndex = [Int32](repeating: 0, count: 130) + [1, 1, 1, 2, 2] + [Int32](repeating: 0, count: 70)
+    #expect(appendBlockRows(length: L) < 130)
+    let B = userIndex.count, U = lengths.count
+    let y = randomFloats(B * ld, seed: 28, in: -2...2), user = randomFloats(U * L * ld, seed: 29, in: -2...2)
+    withThreads(threads) {
+        for ui in [userIndex, nil] {
+            let b = ui?.count ?? U
+            var saved = [Float](repeating: .nan, count: b * d), probs = [Float](repeating: .nan, count: b * heads * (L + 1))
+            var served = [Float](repeating: .nan, count: b * d)
+            if let ui {
+                appendAttentionForward(&saved, probs: &probs, qkvY: y, qkvUser: user, lengths: lengths, userIndex: ui,
+                                       candidates: b, length: L, dim: d, heads: heads)
+                appendAttentionForward(&served, probs: nil, qkvY: y, qkvUser: user, lengths: lengths, userIndex: ui,
+                                       candidates: b, length: L, dim: d, heads: heads)
+            } else {
+                appendAttentionForward(&saved, probs: &probs, qkvY: y, qkvUser: user, lengths: lengths, userIndex: nil,
+                                       candidates: b, length: L, dim: d, heads: heads)
+                appendAttentionForward(&served, probs: nil, qkvY: y, qkvUser: user, lengths: lengths, userIndex: nil,
+                                       candidates: b, length: L, dim: d, heads: heads)
+            }
+            expectIdentical(served, saved, "append attention with and without saved probabilities")
+        }
+    }
+}

@@ -156,6 +156,11 @@ final class ServingTests: XCTestCase {
                          "# TYPE braid_http_request_duration_seconds histogram"] {
                 XCTAssertTrue(r.text.contains(line + "\n"), "missing metric line \(line) in\n\(r.text)")
             }
+            // the user-state cache (late fusion, on by default): the scored users missed, then were kept
+            let version = models["home_feed"]!
+            XCTAssertGreaterThanOrEqual(metricValue(r.text, #"braid_user_cache_misses_total{version="\#(version)"}"#) ?? 0, 2, r.text)
+            XCTAssertGreaterThanOrEqual(metricValue(r.text, #"braid_user_cache_entries{version="\#(version)"}"#) ?? 0, 2, r.text)
+            XCTAssertGreaterThan(metricValue(r.text, #"braid_user_cache_bytes{version="\#(version)"}"#) ?? 0, 0, r.text)
             // mean predicted probability = sum / rows: the sum is that of the scores answered
             let predictedSum = metricValue(r.text, #"braid_predicted_probability_sum{surface="home_feed",task="click",version="\#(models["home_feed"]!)",role="live"}"#)
             XCTAssertEqual(predictedSum ?? -1, scores.flatMap { $0.map { $0["click"]! } }.reduce(0, +), accuracy: 1e-9)

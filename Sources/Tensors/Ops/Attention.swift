@@ -69,22 +69,23 @@ public func appendAttention(_ qkvY: Tensor, user qkvUser: Tensor, lengths: [Int3
     let L = offsets == nil ? qkvUser.shape[1] : maxLength, d = qkvUser.lastDim / 3
     precondition((offsets != nil || qkvUser.shape[0] == U) && qkvY.lastDim == 3 * d, "appendAttention: \(qkvY.shape) vs \(qkvUser.shape)")
     let y = Tensor(shape: [B, d])
-    let probs = Tensor(shape: [B, heads, L + 1])
+    let tape = Tape.needsGrad(qkvY, qkvUser)
+    let probs = Tensor(shape: tape == nil ? [0] : [B, heads, L + 1])  // saved for the backward only
     let run = { (lp: UnsafePointer<Int32>, ui: UnsafePointer<Int32>?) in
         if let offsets {
             offsets.withUnsafeBufferPointer {
-                appendAttentionForward(y.data, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data, lengths: lp, userIndex: ui,
+                appendAttentionForward(y.data, probs: tape == nil ? nil : probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data, lengths: lp, userIndex: ui,
                                        candidates: B, length: L, dim: d, heads: heads, offsets: $0.baseAddress!)
             }
         } else {
-            appendAttentionForward(y.data, probs: probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data, lengths: lp, userIndex: ui,
-                                   candidates: B, length: L, dim: d, heads: heads)
+            appendAttentionForward(y.data, probs: tape == nil ? nil : probs.data, qkvY: qkvY.data, qkvUser: qkvUser.data, lengths: lp,
+                                   userIndex: ui, candidates: B, length: L, dim: d, heads: heads)
         }
     }
     lengths.withUnsafeBufferPointer { lp in
         if let userIndex { userIndex.withUnsafeBufferPointer { run(lp.baseAddress!, $0.baseAddress) } } else { run(lp.baseAddress!, nil) }
     }
-    y.recordBackward(on: Tape.needsGrad(qkvY, qkvUser)) { dy in
+    y.recordBackward(on: tape) { dy in
         let dY = qkvY.requiresGrad ? qkvY.ensureGrad() : nil
         let dU = qkvUser.requiresGrad ? qkvUser.ensureGrad() : nil
         let back = { (lp: UnsafePointer<Int32>, ui: UnsafePointer<Int32>?) in
