@@ -6,7 +6,9 @@ import TextTable
 
 /// `braid bench kernels`: sgemm GFLOP/s through Braid's `matmul` against calling
 /// `cblas_sgemm` directly, and memory-bound kernels (add, gelu, layer norm,
-/// softmax) in GB/s against memcpy of the same bytes. Every figure is the median
+/// softmax) in GB/s against memcpy of the same bytes, and attention's per-head products
+/// (`smallProduct` at the shapes blocked attention runs) against `cblas_sgemm` of the same
+/// shape, on one thread. Every figure is the median
 /// of `--repeats` timed runs after `--warmup` untimed ones; the two sides of each
 /// ratio are timed alternately so drift in machine load hits both alike.
 struct BenchKernelsCommand: ParsableCommand {
@@ -25,15 +27,26 @@ struct BenchKernelsCommand: ParsableCommand {
     @Option(help: "Untimed warm-up runs per figure.")
     var warmup = 3
 
+    @Option(help: ArgumentHelp("Sequence lengths L of the attention-product rows (head width 16, d 32, the block of "
+                               + "blocked attention at each L).", valueName: "list"))
+    var attentionLengths = "64,1024"
+
     func validate() throws {
         try requireAtLeast(("--warmup", warmup, 0))
         guard elements >= 256, elements % 256 == 0 else { throw ValidationError("--elements must be a positive multiple of 256, got \(elements)") }
         guard parsedSizes.count > 0, parsedSizes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--sizes must be comma-separated positive integers, got '\(sizes)'")
         }
+        guard let lengths = parsedAttentionLengths, lengths.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--attention-lengths must be comma-separated positive integers, got '\(attentionLengths)'")
+        }
     }
 
     var parsedSizes: [Int] { sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var parsedAttentionLengths: [Int]? {
+        let parts = attentionLengths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return parts.contains(nil) ? nil : parts.map { $0! }
+    }
 
     struct GemmRow: Codable {
         var n: Int, threads: Int, braidGFLOPS: Double, openblasGFLOPS: Double, ratio: Double
@@ -41,9 +54,12 @@ struct BenchKernelsCommand: ParsableCommand {
     struct MemoryRow: Codable {
         var kernel: String, threads: Int, bytes: Int, kernelGBps: Double, memcpyGBps: Double, ratio: Double
     }
+    struct AttentionRow: Codable {
+        var product: String, length: Int, m: Int, n: Int, k: Int, braidGFLOPS: Double, openblasGFLOPS: Double, ratio: Double
+    }
     struct Report: Codable {
         var threadsOption: Int, repeats: Int, warmup: Int, openblasCoretype: String?
-        var sgemm: [GemmRow], memory: [MemoryRow]
+        var sgemm: [GemmRow], memory: [MemoryRow], attention: [AttentionRow]
     }
 
     func run() throws {
@@ -55,9 +71,10 @@ struct BenchKernelsCommand: ParsableCommand {
             memoryRows += benchMemory(threads: t)
         }
         Threads.set(1)
+        let attentionRows = parsedAttentionLengths!.flatMap { benchAttention(length: $0) }
         let report = Report(threadsOption: options.threads, repeats: options.repeats, warmup: warmup,
                             openblasCoretype: openBLASCoretype,
-                            sgemm: gemmRows, memory: memoryRows)
+                            sgemm: gemmRows, memory: memoryRows, attention: attentionRows)
         if options.json {
             try printJSON(report)
         } else {
@@ -103,6 +120,46 @@ struct BenchKernelsCommand: ParsableCommand {
         let flops = 2 * Double(n) * Double(n) * Double(n)
         let gb = flops / braid / 1e9, go = flops / direct / 1e9
         return GemmRow(n: n, threads: threads, braidGFLOPS: gb, openblasGFLOPS: go, ratio: gb / go)
+    }
+
+    /// One query block's products of blocked attention at length L (head width 16 of d 32, qkv
+    /// rows 96 floats apart, the block `attentionBlock(length:)`, scratch rows `scratchStride`),
+    /// each through `smallProduct` and through `cblas_sgemm` with the same operands, alternately:
+    /// scores S = Q_b K^T [r, L] (k 16), P V [r, 16] (k L) and the backward's P^T dO [L, 16]
+    /// accumulated (k r).
+    func benchAttention(length L: Int) -> [AttentionRow] {
+        let dh = 16, d = 32, ld = 3 * d, r = Swift.min(attentionBlock(length: L), L), lds = scratchStride(L)
+        func buffer(_ n: Int, _ seed: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            for i in 0..<n { p[i] = Float((i * 7 + seed) % 23) * 0.01 - 0.11 }
+            return p
+        }
+        let qkv = buffer(L * ld, 1), kT = buffer(dh * lds, 2), s = buffer(r * lds, 3), dO = buffer(L * d, 4)
+        let out = buffer(L * ld, 5)
+        defer { for p in [qkv, kT, s, dO, out] { p.deallocate() } }
+        var rows: [AttentionRow] = []
+        func measure(_ name: String, m: Int, n: Int, k: Int, _ braid: () -> Void, _ blas: () -> Void) {
+            let (tb, to) = timeAlternating(braid, blas)
+            let flops = 2 * Double(m) * Double(n) * Double(k)
+            rows.append(AttentionRow(product: name, length: L, m: m, n: n, k: k, braidGFLOPS: flops / tb / 1e9,
+                                     openblasGFLOPS: flops / to / 1e9, ratio: to / tb))
+        }
+        measure("S = Q K^T", m: r, n: L, k: dh, {
+            smallProduct(s, ldc: lds, qkv, lda: ld, kT, ldb: lds, m: r, n: L, k: dh, alpha: 0.25)
+        }, {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(r), Int32(L), Int32(dh), 0.25, qkv, Int32(ld), kT, Int32(lds), 0, s, Int32(lds))
+        })
+        measure("P V", m: r, n: dh, k: L, {
+            smallProduct(out, ldc: d, s, lda: lds, qkv + 2 * d, ldb: ld, m: r, n: dh, k: L)
+        }, {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(r), Int32(dh), Int32(L), 1, s, Int32(lds), qkv + 2 * d, Int32(ld), 0, out, Int32(d))
+        })
+        measure("dV += P^T dO", m: L, n: dh, k: r, {
+            smallProduct(out + 2 * d, ldc: ld, s, lda: lds, transA: true, dO, ldb: d, m: L, n: dh, k: r, beta: 1)
+        }, {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(L), Int32(dh), Int32(r), 1, s, Int32(lds), dO, Int32(d), 1, out + 2 * d, Int32(ld))
+        })
+        return rows
     }
 
     /// Memory-bound kernels split over `threads` chunks with `parallelFor` (as the
@@ -161,6 +218,12 @@ struct BenchKernelsCommand: ParsableCommand {
         for m in r.memory {
             print(m.kernel.padding(toLength: 18, withPad: " ", startingAt: 0) + pad("\(m.threads)", 9)
                   + pad(f(Double(m.bytes) / 1_048_576, 0), 12) + pad(f(m.kernelGBps), 14) + pad(f(m.memcpyGBps), 14) + pad(f(m.ratio, 2), 16))
+        }
+        print("")
+        print("attention product     L      m x n x k          smallProduct GFLOP/s   cblas GFLOP/s   speed-up (1 thread)")
+        for a in r.attention {
+            print(a.product.padding(toLength: 18, withPad: " ", startingAt: 0) + pad("\(a.length)", 6)
+                  + pad("\(a.m) x \(a.n) x \(a.k)", 19) + pad(f(a.braidGFLOPS), 23) + pad(f(a.openblasGFLOPS), 16) + pad(f(a.ratio, 2), 22))
         }
     }
 }
