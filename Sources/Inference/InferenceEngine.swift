@@ -45,7 +45,8 @@ public struct ScoredRequests: Sendable {
 /// naming the bound, before any work; never truncated.
 ///
 /// With `userStates` (late and append fusion), a user whose items and actions an earlier
-/// request had skips the Transformer over its tokens (`UserStateCache`); scores are the same.
+/// request had skips the Transformer over its tokens (`UserStateCache`): the same scores, up
+/// to the float rounding a batch's composition moves anyway (<= 1e-6 tested).
 ///
 /// ```swift
 /// let engine = InferenceEngine(model: try BraidModel.load(directory: url), maxUniqueUsers: 256,

@@ -86,7 +86,7 @@ public final class BraidModel {
     ///
     /// Without a tape or trace, `late` and `append` fusion run the user side once per unique
     /// user first (`SequenceEncoder.serve`), taking users whose sequence `userStates` holds from
-    /// it; the result bits are the same with or without the cache.
+    /// it (see `UserStateCache` for how its scores compare with computing every user anew).
     public func callAsFunction(_ batch: Batch, trace: Trace? = nil, userStates: UserStateCache? = nil) -> [SurfaceLogits] {
         let schema = config.schema, D = config.model.embeddingDim, B = batch.count
         let F = schema.categorical.count
