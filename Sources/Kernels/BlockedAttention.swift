@@ -80,7 +80,8 @@ public func blockedAttentionForward(
 /// Blocked self-attention backward: accumulates into dqkv (layout of qkv) from dout, with
 /// the forward's lse. Per sequence, head and query block: S = scale Q_b K^T, P = exp(S - lse),
 /// dP = dO_b V^T, dV += P^T dO_b, dS = P (dP - rowsum(P dP)), dQ_b += scale dS K,
-/// dK += scale dS^T Q_b. Sequences are split over the threads (each owns its dK, dV).
+/// dK += scale dS^T Q_b (dK and dV of a sequence and head summed over its blocks in a scratch,
+/// then added to dqkv). Sequences are split over the threads (each owns its dK, dV).
 public func blockedAttentionBackward(
     dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, lse: UnsafePointer<Float>,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,
@@ -91,9 +92,13 @@ public func blockedAttentionBackward(
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(U, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
         let ldL = scratchStride(L)
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: 4 * block * ldL + 2 * dh * ldL)
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: 4 * block * ldL + 2 * dh * ldL + 2 * L * dh)
         defer { s.deallocate() }
         let dp = s + 2 * block * ldL, kT = dp + 2 * block * ldL, vT = kT + dh * ldL
+        // one head's dK and dV [n, dh], contiguous while the query blocks add into them (in
+        // dqkv their rows are 3d floats apart and, with q, k, v and the scratch above, one
+        // sequence's working set outgrew L2), then added to dqkv once
+        let dkHead = vT + dh * ldL, dvHead = dkHead + L * dh
         for u in range {
             let n = Int(lengths[u]), ldn = scratchStride(n)
             if n == 0 { continue }
@@ -105,15 +110,21 @@ public func blockedAttentionBackward(
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
                 transposeInto(kT, k, ldb: ld, n: n, k: dh, ldt: ldn)
                 transposeInto(vT, v, ldb: ld, n: n, k: dh, ldt: ldn)
+                dkHead.update(repeating: 0, count: n * dh)
+                dvHead.update(repeating: 0, count: n * dh)
                 for i0 in stride(from: 0, to: n, by: rows) {
                     let r = Swift.min(rows, n - i0)
                     smallProduct(s, ldc: ldn, q + i0 * ld, lda: ld, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
                     for i in 0..<r { expShifted(s + i * ldn, n: n, by: lse[(row + i0 + i) * heads + h]) }
                     smallProduct(dp, ldc: ldn, dO + i0 * d + h * dh, lda: d, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
-                    smallProduct(dv, ldc: ld, s, lda: ldn, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
+                    smallProduct(dvHead, ldc: dh, s, lda: ldn, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
                     for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
                     smallProduct(dq + i0 * ld, ldc: ld, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
-                    smallProduct(dk, ldc: ld, dp, lda: ldn, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
+                    smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
+                }
+                for j in 0..<n {
+                    add(dk + j * ld, dk + j * ld, dkHead + j * dh, count: dh)
+                    add(dv + j * ld, dv + j * ld, dvHead + j * dh, count: dh)
                 }
             }
         }
