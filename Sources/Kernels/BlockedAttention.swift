@@ -123,8 +123,8 @@ public func blockedAttentionBackward(
                     smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
                 }
                 for j in 0..<n {
-                    add(dk + j * ld, dk + j * ld, dkHead + j * dh, count: dh)
-                    add(dv + j * ld, dv + j * ld, dvHead + j * dh, count: dh)
+                    accumulate(dk + j * ld, dkHead + j * dh, count: dh)
+                    accumulate(dv + j * ld, dvHead + j * dh, count: dh)
                 }
             }
         }

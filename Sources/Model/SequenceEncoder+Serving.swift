@@ -37,13 +37,9 @@ extension SequenceEncoder {
         let lengths = Self.lengths(actions: actions, length: L)
         var keys: [[Int32]] = [], found = [UserEntry?](repeating: nil, count: U)
         if let cache {
-            itemIDs.withUnsafeBufferPointer { ids in
-                actions.withUnsafeBufferPointer { acts in
-                    keys = (0..<U).map { u in
-                        UserStateCache.key(items: UnsafeBufferPointer(rebasing: ids[(u * L)...]),
-                                           actions: UnsafeBufferPointer(rebasing: acts[(u * L)...]), length: Int(lengths[u]))
-                    }
-                }
+            keys = (0..<U).map { u in
+                let valid = (u * L)..<(u * L + Int(lengths[u]))
+                return UserStateCache.key(items: itemIDs[valid], actions: actions[valid])
             }
             for u in 0..<U { found[u] = cache.lookup(keys[u]) }
         }

@@ -65,12 +65,11 @@ public final class UserStateCache: @unchecked Sendable {
 
     public var statistics: Statistics { lock.withLock { stats } }
 
-    /// The key of a user with n valid tokens: [items_0 ..< n ; actions_0 ..< n].
-    static func key(items: UnsafeBufferPointer<Int32>, actions: UnsafeBufferPointer<Int32>, length n: Int) -> [Int32] {
-        var key = [Int32](repeating: 0, count: 2 * n)
-        for i in 0..<n { key[i] = items[i]; key[n + i] = actions[i] }
-        return key
-    }
+    /// The key of a user: [valid items ; valid actions].
+    static func key(items: ArraySlice<Int32>, actions: ArraySlice<Int32>) -> [Int32] { Array(items) + Array(actions) }
+
+    /// Bytes an entry and its key count against the budget.
+    private static func footprint(_ key: [Int32], _ entry: UserEntry) -> Int { entry.bytes + 4 * key.count }
 
     func lookup(_ key: [Int32]) -> UserEntry? {
         lock.withLock {
@@ -83,12 +82,12 @@ public final class UserStateCache: @unchecked Sendable {
     }
 
     func insert(_ key: [Int32], _ entry: UserEntry) {
-        let size = entry.bytes + 4 * key.count
+        let size = Self.footprint(key, entry)
         guard size <= budgetBytes else { return }
         lock.withLock {
             clock += 1
             if let old = entries.updateValue((entry, clock), forKey: key) {
-                stats.bytes -= old.entry.bytes + 4 * key.count
+                stats.bytes -= Self.footprint(key, old.entry)
             } else {
                 stats.entries += 1
             }
@@ -98,7 +97,7 @@ public final class UserStateCache: @unchecked Sendable {
             for (oldKey, value) in entries.sorted(by: { $0.value.used < $1.value.used }) {
                 guard stats.bytes > budgetBytes - budgetBytes / 10 else { break }
                 entries[oldKey] = nil
-                stats.bytes -= value.entry.bytes + 4 * oldKey.count
+                stats.bytes -= Self.footprint(oldKey, value.entry)
                 stats.entries -= 1
                 stats.evictions += 1
             }
