@@ -8,7 +8,8 @@ import TextTable
 /// `cblas_sgemm` directly, and memory-bound kernels (add, gelu, layer norm,
 /// softmax) in GB/s against memcpy of the same bytes, and attention's per-head products
 /// (`smallProduct` at the shapes blocked attention runs) against `cblas_sgemm` of the same
-/// shape, on one thread. Every figure is the median
+/// shape, on one thread, and the token-wise linears' products (`gemm`, which runs them through
+/// `smallProduct`) against `cblas_sgemm`. Every figure is the median
 /// of `--repeats` timed runs after `--warmup` untimed ones; the two sides of each
 /// ratio are timed alternately so drift in machine load hits both alike.
 struct BenchKernelsCommand: ParsableCommand {
@@ -31,8 +32,11 @@ struct BenchKernelsCommand: ParsableCommand {
                                + "blocked attention at each L).", valueName: "list"))
     var attentionLengths = "64,1024"
 
+    @Option(help: "Rows m of the linear-product rows (tokens of a batch shard: ~12k for 256 rows of L 64).")
+    var linearRows = 12_288
+
     func validate() throws {
-        try requireAtLeast(("--warmup", warmup, 0))
+        try requireAtLeast(("--warmup", warmup, 0), ("--linear-rows", linearRows, 1))
         guard elements >= 256, elements % 256 == 0 else { throw ValidationError("--elements must be a positive multiple of 256, got \(elements)") }
         guard parsedSizes.count > 0, parsedSizes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--sizes must be comma-separated positive integers, got '\(sizes)'")
@@ -57,9 +61,12 @@ struct BenchKernelsCommand: ParsableCommand {
     struct AttentionRow: Codable {
         var product: String, length: Int, m: Int, n: Int, k: Int, braidGFLOPS: Double, openblasGFLOPS: Double, ratio: Double
     }
+    struct LinearRow: Codable {
+        var product: String, m: Int, n: Int, k: Int, braidGFLOPS: Double, openblasGFLOPS: Double, ratio: Double
+    }
     struct Report: Codable {
         var threadsOption: Int, repeats: Int, warmup: Int, openblasCoretype: String?
-        var sgemm: [GemmRow], memory: [MemoryRow], attention: [AttentionRow]
+        var sgemm: [GemmRow], memory: [MemoryRow], attention: [AttentionRow], linear: [LinearRow]
     }
 
     func run() throws {
@@ -72,9 +79,10 @@ struct BenchKernelsCommand: ParsableCommand {
         }
         Threads.set(1)
         let attentionRows = parsedAttentionLengths!.flatMap { benchAttention(length: $0) }
+        let linear = benchLinear(m: linearRows)
         let report = Report(threadsOption: options.threads, repeats: options.repeats, warmup: warmup,
                             openblasCoretype: openBLASCoretype,
-                            sgemm: gemmRows, memory: memoryRows, attention: attentionRows)
+                            sgemm: gemmRows, memory: memoryRows, attention: attentionRows, linear: linear)
         if options.json {
             try printJSON(report)
         } else {
@@ -162,6 +170,39 @@ struct BenchKernelsCommand: ParsableCommand {
         return rows
     }
 
+    /// The Transformer's token-wise linears at m rows (d_model 32, d_ff 64: QKV 32 -> 96, output
+    /// 32 -> 32, FFN 32 -> 64 and 64 -> 32): the forward y = x W^T (+= onto a bias fill, as
+    /// `linearRows`) and the backward's dX += dY W, through `gemm` (`smallProduct` at these
+    /// shapes, `runsAsSmallProduct`) and through `cblas_sgemm`, alternately.
+    func benchLinear(m: Int) -> [LinearRow] {
+        var rows: [LinearRow] = []
+        for (k, n) in [(32, 96), (32, 32), (32, 64), (64, 32)] {
+            let x = UnsafeMutablePointer<Float>.allocate(capacity: m * Swift.max(k, n))
+            let w = UnsafeMutablePointer<Float>.allocate(capacity: n * k), y = UnsafeMutablePointer<Float>.allocate(capacity: m * Swift.max(k, n))
+            defer { x.deallocate(); w.deallocate(); y.deallocate() }
+            for i in 0..<(m * Swift.max(k, n)) { x[i] = Float((i * 7) % 23) * 0.01 - 0.11; y[i] = 0 }
+            for i in 0..<(n * k) { w[i] = Float((i * 5) % 19) * 0.01 - 0.09 }
+            func measure(_ name: String, m: Int, n: Int, k: Int, _ braid: () -> Void, _ blas: () -> Void) {
+                let (tb, to) = timeAlternating(braid, blas)
+                let flops = 2 * Double(m) * Double(n) * Double(k)
+                rows.append(LinearRow(product: name, m: m, n: n, k: k, braidGFLOPS: flops / tb / 1e9, openblasGFLOPS: flops / to / 1e9,
+                                      ratio: to / tb))
+            }
+            measure("y += x W^T", m: m, n: n, k: k, {
+                gemm(y, ldc: n, x, lda: k, w, ldb: k, m: m, n: n, k: k, transB: true, beta: 1)
+            }, {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, x, Int32(k), w, Int32(k), 1, y, Int32(n))
+            })
+            // dY [m, n] (x's buffer) times W [n, k] into dX [m, k] (y's)
+            measure("dX += dY W", m: m, n: k, k: n, {
+                gemm(y, ldc: k, x, lda: n, w, ldb: k, m: m, n: k, k: n, beta: 1)
+            }, {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(k), Int32(n), 1, x, Int32(n), w, Int32(k), 1, y, Int32(k))
+            })
+        }
+        return rows
+    }
+
     /// Memory-bound kernels split over `threads` chunks with `parallelFor` (as the
     /// ops do), against memcpy of an n-float buffer split the same way, timed
     /// alternately with each kernel. Bytes count every float read and written once
@@ -224,6 +265,12 @@ struct BenchKernelsCommand: ParsableCommand {
         for a in r.attention {
             print(a.product.padding(toLength: 18, withPad: " ", startingAt: 0) + pad("\(a.length)", 6)
                   + pad("\(a.m) x \(a.n) x \(a.k)", 19) + pad(f(a.braidGFLOPS), 23) + pad(f(a.openblasGFLOPS), 16) + pad(f(a.ratio, 2), 22))
+        }
+        print("")
+        print("linear product        m x n x k             gemm GFLOP/s   cblas GFLOP/s   speed-up (1 thread)")
+        for l in r.linear {
+            print(l.product.padding(toLength: 18, withPad: " ", startingAt: 0) + pad("\(l.m) x \(l.n) x \(l.k)", 18)
+                  + pad(f(l.braidGFLOPS), 18) + pad(f(l.openblasGFLOPS), 16) + pad(f(l.ratio, 2), 22))
         }
     }
 }

@@ -74,13 +74,19 @@ import Foundation
     }
 }
 
-/// GELU backward: dx += dout * gelu'(x)
-@inlinable public func geluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+/// GELU backward: dx += dout * gelu'(x), or dx = dout * gelu'(x) with `overwrite` (dx's
+/// first contribution: its old contents are not read).
+@inlinable public func geluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int,
+                                    overwrite: Bool = false) {
     var i = 0
-    while i + 8 <= count { store8(load8(dx + i).addingProduct(load8(dout + i), simdGeluDerivative(load8(x + i))), dx + i); i += 8 }
+    if overwrite {
+        while i + 8 <= count { store8(load8(dout + i) * simdGeluDerivative(load8(x + i)), dx + i); i += 8 }
+    } else {
+        while i + 8 <= count { store8(load8(dx + i).addingProduct(load8(dout + i), simdGeluDerivative(load8(x + i))), dx + i); i += 8 }
+    }
     if i < count {
         let d = simdGeluDerivative(tail8(x + i, count - i))
-        for j in 0..<(count - i) { dx[i + j] += dout[i + j] * d[j] }
+        for j in 0..<(count - i) { dx[i + j] = (overwrite ? 0 : dx[i + j]) + dout[i + j] * d[j] }
     }
 }
 

@@ -37,19 +37,23 @@
     return 16 * (lines % 2 == 0 ? lines + 1 : lines)
 }
 
-/// c [m, n] (row stride ldc) = alpha op(a) b + beta c, where op(a) [m, k] is a [m, k] (row
-/// stride lda) or, with `transA`, the transpose of a [k, m] (row stride lda), and b [k, n]
-/// has row stride ldb: c[i, j] = alpha sum_t op(a)[i, t] b[t, j] + beta c[i, j] (naive
-/// twin: `naiveGemm`). Meant for a short k or a narrow n (a head width); beta 0 never reads c.
+/// c [m, n] (row stride ldc) = alpha op(a) b (+ bias) + beta c, where op(a) [m, k] is a [m, k]
+/// (row stride lda) or, with `transA`, the transpose of a [k, m] (row stride lda), and b [k, n]
+/// has row stride ldb: c[i, j] = alpha sum_t op(a)[i, t] b[t, j] + bias[j] + beta c[i, j] (naive
+/// twin: `naiveGemm`; bias [n] optional: a linear layer's). Meant for a short k or a narrow n
+/// (a head width, a token-wise linear); beta 0 never reads c.
 @inlinable public func smallProduct(
     _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
-    _ b: UnsafePointer<Float>, ldb: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    _ b: UnsafePointer<Float>, ldb: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
+    bias: UnsafePointer<Float>? = nil
 ) {
     let al = SIMD8<Float>(repeating: alpha), be = SIMD8<Float>(repeating: beta)
     // op(a)[i, t] lives at a + i * si + t * st
     let si = transA ? 1 : lda, st = transA ? lda : 1
-    @inline(__always) func finish(_ acc: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>) {
-        store8(beta == 0 ? acc * al : acc * al + be * load8(o), o)
+    // the 8 outputs at o, columns j ..< j + 8
+    @inline(__always) func finish(_ acc: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, _ j: Int) {
+        let v = bias.map { acc * al + load8($0 + j) } ?? acc * al
+        store8(beta == 0 ? v : v + be * load8(o), o)
     }
     var i = 0
     // 6 x 16 tiles first: 12 accumulators + 2 rows of b + a broadcast fill the 16 AVX2
@@ -72,15 +76,18 @@
                 x = SIMD8(repeating: a5[o]); c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
             }
             let o = c + i * ldc + j
-            finish(c00, o); finish(c01, o + 8)
-            finish(c10, o + ldc); finish(c11, o + ldc + 8)
-            finish(c20, o + 2 * ldc); finish(c21, o + 2 * ldc + 8)
-            finish(c30, o + 3 * ldc); finish(c31, o + 3 * ldc + 8)
-            finish(c40, o + 4 * ldc); finish(c41, o + 4 * ldc + 8)
-            finish(c50, o + 5 * ldc); finish(c51, o + 5 * ldc + 8)
+            finish(c00, o, j); finish(c01, o + 8, j + 8)
+            finish(c10, o + ldc, j); finish(c11, o + ldc + 8, j + 8)
+            finish(c20, o + 2 * ldc, j); finish(c21, o + 2 * ldc + 8, j + 8)
+            finish(c30, o + 3 * ldc, j); finish(c31, o + 3 * ldc + 8, j + 8)
+            finish(c40, o + 4 * ldc, j); finish(c41, o + 4 * ldc + 8, j + 8)
+            finish(c50, o + 5 * ldc, j); finish(c51, o + 5 * ldc + 8, j + 8)
             j += 16
         }
-        if j < n { smallProduct(c + i * ldc + j, ldc: ldc, a0, lda: lda, transA: transA, b + j, ldb: ldb, m: 6, n: n - j, k: k, alpha: alpha, beta: beta) }
+        if j < n {
+            smallProduct(c + i * ldc + j, ldc: ldc, a0, lda: lda, transA: transA, b + j, ldb: ldb, m: 6, n: n - j, k: k,
+                         alpha: alpha, beta: beta, bias: bias.map { $0 + j })
+        }
         i += 6
     }
     while i + 4 <= m {
@@ -100,10 +107,10 @@
                 c30 = c30.addingProduct(x3, b0); c31 = c31.addingProduct(x3, b1)
             }
             let o = c + i * ldc + j
-            finish(c00, o); finish(c01, o + 8)
-            finish(c10, o + ldc); finish(c11, o + ldc + 8)
-            finish(c20, o + 2 * ldc); finish(c21, o + 2 * ldc + 8)
-            finish(c30, o + 3 * ldc); finish(c31, o + 3 * ldc + 8)
+            finish(c00, o, j); finish(c01, o + 8, j + 8)
+            finish(c10, o + ldc, j); finish(c11, o + ldc + 8, j + 8)
+            finish(c20, o + 2 * ldc, j); finish(c21, o + 2 * ldc + 8, j + 8)
+            finish(c30, o + 3 * ldc, j); finish(c31, o + 3 * ldc + 8, j + 8)
             j += 16
         }
         while j + 8 <= n {
@@ -114,10 +121,13 @@
                 c2 = c2.addingProduct(SIMD8(repeating: a2[o]), b0); c3 = c3.addingProduct(SIMD8(repeating: a3[o]), b0)
             }
             let o = c + i * ldc + j
-            finish(c0, o); finish(c1, o + ldc); finish(c2, o + 2 * ldc); finish(c3, o + 3 * ldc)
+            finish(c0, o, j); finish(c1, o + ldc, j); finish(c2, o + 2 * ldc, j); finish(c3, o + 3 * ldc, j)
             j += 8
         }
-        if j < n { smallProductScalar(c + i * ldc + j, ldc: ldc, a0, si: si, st: st, b + j, ldb: ldb, m: 4, n: n - j, k: k, alpha: alpha, beta: beta) }
+        if j < n {
+            smallProductScalar(c + i * ldc + j, ldc: ldc, a0, si: si, st: st, b + j, ldb: ldb, m: 4, n: n - j, k: k, alpha: alpha, beta: beta,
+                               bias: bias.map { $0 + j })
+        }
         i += 4
     }
     while i < m {
@@ -126,10 +136,13 @@
         while j + 8 <= n {
             var c0 = SIMD8<Float>()
             for t in 0..<k { c0 = c0.addingProduct(SIMD8(repeating: ai[t * st]), load8(b + t * ldb + j)) }
-            finish(c0, c + i * ldc + j)
+            finish(c0, c + i * ldc + j, j)
             j += 8
         }
-        if j < n { smallProductScalar(c + i * ldc + j, ldc: ldc, ai, si: si, st: st, b + j, ldb: ldb, m: 1, n: n - j, k: k, alpha: alpha, beta: beta) }
+        if j < n {
+            smallProductScalar(c + i * ldc + j, ldc: ldc, ai, si: si, st: st, b + j, ldb: ldb, m: 1, n: n - j, k: k, alpha: alpha, beta: beta,
+                               bias: bias.map { $0 + j })
+        }
         i += 1
     }
 }
@@ -137,13 +150,14 @@
 /// The tail of `smallProduct` by scalar loops (op(a)[i, t] at a + i * si + t * st).
 @inlinable func smallProductScalar(
     _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, si: Int, st: Int, _ b: UnsafePointer<Float>, ldb: Int,
-    m: Int, n: Int, k: Int, alpha: Float, beta: Float
+    m: Int, n: Int, k: Int, alpha: Float, beta: Float, bias: UnsafePointer<Float>?
 ) {
     for i in 0..<m {
         for j in 0..<n {
             var s: Float = 0
             for t in 0..<k { s += a[i * si + t * st] * b[t * ldb + j] }
-            c[i * ldc + j] = beta == 0 ? alpha * s : alpha * s + beta * c[i * ldc + j]
+            let v = alpha * s + (bias?[j] ?? 0)
+            c[i * ldc + j] = beta == 0 ? v : v + beta * c[i * ldc + j]
         }
     }
 }

@@ -61,6 +61,33 @@ public final class Tensor: @unchecked Sendable {
         return grad!
     }
 
+    /// The gradient buffer for a backward rule that will cover every element: `fresh` when
+    /// it was allocated just now (contents undefined), so the rule writes its contribution
+    /// instead of adding it to zeros (saves a memset and a read of the buffer); otherwise the
+    /// rule adds, as with `ensureGrad`.
+    public func gradForFullWrite() -> (pointer: UnsafeMutablePointer<Float>, fresh: Bool) {
+        if gradStorage == nil {
+            gradStorage = Storage(count: count, zeroed: false)
+            gradOffset = 0
+            return (grad!, true)
+        }
+        return (grad!, false)
+    }
+
+    /// Takes over `output`'s gradient buffer as this tensor's, when this one has none yet and
+    /// the two have the same count: the backward rule of an op whose input gradient equals
+    /// its output gradient (a reshape, one operand of a same-shape add) then copies nothing.
+    /// `output` gives the buffer up (its gradient reads nil afterwards), so a second operand
+    /// of the same add gets its own; later contributions to this tensor add into the buffer,
+    /// which the output's rule, the only reader of the output's gradient, has finished with.
+    func adoptGradient(of output: Tensor) -> Bool {
+        guard gradStorage == nil, let storage = output.gradStorage, output.count == count else { return false }
+        gradStorage = storage
+        gradOffset = output.gradOffset
+        output.gradStorage = nil
+        return true
+    }
+
     public var values: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
     public var gradValues: [Float]? { grad.map { Array(UnsafeBufferPointer(start: $0, count: count)) } }
     public subscript(i: Int) -> Float {

@@ -61,6 +61,15 @@ func checkActivation(
                     backward: { dx, dout, _, y, n in sigmoidBackward(dx, dout, y, count: n) }, range: -90...90)
 }
 
+/// geluBackward's overwrite mode (a gradient's first contribution) writes dout gelu'(x)
+/// without reading dx: a NaN-filled dx gives the accumulating mode's result from zeros, bit for bit.
+@Test(arguments: counts) func geluBackwardOverwriteIgnoresOldContents(_ n: Int) {
+    let x = randomFloats(n, seed: 9, in: -4...4), dout = randomFloats(n, seed: 10)
+    let added = mutating([Float](repeating: 0, count: n)) { geluBackward($0, dout, x, count: n) }
+    let written = mutating([Float](repeating: .nan, count: n)) { geluBackward($0, dout, x, count: n, overwrite: true) }
+    #expect(written.map(\.bitPattern) == added.map(\.bitPattern))
+}
+
 @Test func logSigmoidIsStable() {
     for x: Float in [-100, -20, -1, -1e-3, 0, 1e-3, 1, 20, 100] {
         let d = Double(x)

@@ -12,7 +12,9 @@ struct MatmulCase: CustomTestStringConvertible, Sendable {
 
 let matmulCases: [MatmulCase] = {
     var cases: [MatmulCase] = []
-    let shapes = [(1, 1, 1), (3, 7, 17), (17, 3, 7), (33, 65, 1), (65, 33, 17), (7, 1, 65), (1, 65, 33), (64, 64, 64), (130, 17, 33)]
+    let shapes = [(1, 1, 1), (3, 7, 17), (17, 3, 7), (33, 65, 1), (65, 33, 17), (7, 1, 65), (1, 65, 33), (64, 64, 64), (130, 17, 33),
+                  // smallProduct's shapes (runsAsSmallProduct: k <= 96, 8 <= n <= 128) and just outside them
+                  (301, 96, 32), (13, 128, 96), (12, 129, 20), (9, 8, 97)]
     for (m, n, k) in shapes {
         for tA in [false, true] {
             for tB in [false, true] {
@@ -135,9 +137,10 @@ let batchedCases: [BatchedCase] = {
     #expect(relativeError(c2, ref) < 1e-5)
 }
 
-@Test(arguments: [(1, 1, 1), (5, 7, 3), (33, 17, 65), (300, 129, 40), (0, 4, 3), (3, 0, 2)], [false, true])
+@Test(arguments: [(1, 1, 1), (5, 7, 3), (33, 17, 65), (300, 129, 40), (0, 4, 3), (3, 0, 2), (601, 96, 32)], [false, true])
 func linearForwardMatchesNaive(_ shape: (Int, Int, Int), _ relu: Bool) {
-    // (300, 129, 40) is large enough for the rows to split over 2 threads
+    // (300, 129, 40) is large enough for the rows to split over 2 threads (sgemm); (601, 96, 32)
+    // too, through smallProduct with the bias added as it writes (runsAsSmallProduct)
     let (m, n, k) = shape
     let x = randomFloats(m * k, seed: 20), w = randomFloats(n * k, seed: 21), bias = randomFloats(n, seed: 22)
     for withBias in [false, true] {
@@ -206,8 +209,9 @@ func transposedKeysScoresMatchNaive(_ shape: (Int, Int, Int)) {
 }
 
 /// `smallProduct` (attention's products with a head-wide output) against the naive twin:
-/// every tile tail (rows mod 4, columns mod 16 and 8), transposed and plain A, beta 0
-/// (c NaN, never read) and beta 1, strided operands, padding of c untouched.
+/// every tile tail (rows mod 6 and 4, columns mod 16 and 8), transposed and plain A, beta 0
+/// (c NaN, never read) and beta 1, with and without a bias per column, strided operands,
+/// padding of c untouched.
 @Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 64), (7, 31, 65), (9, 24, 3), (13, 8, 200), (64, 16, 64)], [false, true])
 func smallProductMatchesNaive(_ shape: (Int, Int, Int), _ transA: Bool) {
     let (m, n, k) = shape
@@ -216,13 +220,22 @@ func smallProductMatchesNaive(_ shape: (Int, Int, Int), _ transA: Bool) {
     var a = randomFloats(aRows * lda, seed: 41), b = randomFloats(k * ldb, seed: 42)
     for r in 0..<aRows { for t in aCols..<lda { a[r * lda + t] = .nan } }
     for t in 0..<k { for j in n..<ldb { b[t * ldb + j] = .nan } }
+    let bias = randomFloats(n, seed: 44)
     for beta: Float in [0, 1] {
-        var c0 = randomFloats(m * ldc, seed: 43)
-        if beta == 0 { for i in 0..<m { for j in 0..<n { c0[i * ldc + j] = .nan } } }
-        let c = mutating(c0) { smallProduct($0, ldc: ldc, a, lda: lda, transA: transA, b, ldb: ldb, m: m, n: n, k: k, alpha: 0.5, beta: beta) }
-        var ref = c0.doubles
-        naiveGemm(&ref, ldc: ldc, a.doubles, lda: lda, b.doubles, ldb: ldb, m: m, n: n, k: k, transA: transA, alpha: 0.5, beta: Double(beta))
-        #expect(relativeError(c, ref) < 1e-5, "beta \(beta)")
-        for i in 0..<m { for j in n..<ldc { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding of c written at (\(i), \(j))") } }
+        for withBias in [false, true] {
+            var c0 = randomFloats(m * ldc, seed: 43)
+            if beta == 0 { for i in 0..<m { for j in 0..<n { c0[i * ldc + j] = .nan } } }
+            let c = mutating(c0) { c in
+                bias.withUnsafeBufferPointer { bp in
+                    smallProduct(c, ldc: ldc, a, lda: lda, transA: transA, b, ldb: ldb, m: m, n: n, k: k, alpha: 0.5, beta: beta,
+                                 bias: withBias ? bp.baseAddress : nil)
+                }
+            }
+            var ref = c0.doubles
+            naiveGemm(&ref, ldc: ldc, a.doubles, lda: lda, b.doubles, ldb: ldb, m: m, n: n, k: k, transA: transA, alpha: 0.5, beta: Double(beta))
+            if withBias { for i in 0..<m { for j in 0..<n { ref[i * ldc + j] += Double(bias[j]) } } }
+            #expect(relativeError(c, ref) < 1e-5, "beta \(beta), bias \(withBias)")
+            for i in 0..<m { for j in n..<ldc { #expect(c[i * ldc + j] == c0[i * ldc + j], "padding of c written at (\(i), \(j))") } }
+        }
     }
 }

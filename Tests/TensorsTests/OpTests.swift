@@ -68,6 +68,23 @@ import TestSupport
     checkOp(shapes: [[3, 4]], forward: { $0[0] * $0[0] }, reference: { $0[0].map { $0 * $0 } })
 }
 
+/// Intermediate tensors get their gradient buffers during the backward pass: a same-shape
+/// add's first operand takes over the output's buffer (`adoptGradient`), the second gets a
+/// fresh one written, not added to zeros (`gradForFullWrite`), and a reshape adopts too; later
+/// uses of the same intermediate add into what it took. out = reshape(u + v) + reshape(u)
+/// with u = 2 a, v = a b: 4 a + a b, whatever order the buffers were handed out in.
+@Test func intermediateGradientsAddUpAcrossAdoptedBuffers() {
+    checkOp(shapes: [[3, 4], [3, 4]], forward: { t in
+        let u = t[0] * 2, v = t[1] * t[0]
+        return reshape(u + v, [4, 3]) + reshape(u, [4, 3])
+    }, reference: { x in zip(x[0], x[1]).map { 4 * $0 + $0 * $1 } })
+    // both operands of an add are intermediates, and one intermediate is added to itself
+    checkOp(shapes: [[2, 5]], forward: { t in
+        let u = t[0] * t[0], v = t[0] * 3
+        return (u + v) + (v + v)
+    }, reference: { x in x[0].map { $0 * $0 + 9 * $0 } })
+}
+
 @Test func scalarMulOp() {
     checkOp(shapes: [[3, 7]], forward: { $0[0] * Float(-2.5) }, reference: { $0[0].map { $0 * -2.5 } })
 }

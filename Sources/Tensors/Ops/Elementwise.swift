@@ -102,14 +102,27 @@ private func binary(_ kind: BinaryKind, _ a: Tensor, _ b: Tensor) -> Tensor {
         broadcastApply(kind, y.data, a.data, broadcastStrides(a.shape, to: shape), b.data, broadcastStrides(b.shape, to: shape), outShape: shape)
     }
     y.recordBackward(on: Tape.needsGrad(a, b)) { dy in
-        switch kind {
-        case .add:
-            if a.requiresGrad { unbroadcastAccumulate(a.ensureGrad(), shape: a.shape, dy, outShape: shape) }
-            if b.requiresGrad { unbroadcastAccumulate(b.ensureGrad(), shape: b.shape, dy, outShape: shape) }
-        case .mul:
-            if a.requiresGrad { unbroadcastAccumulate(a.ensureGrad(), shape: a.shape, dy, outShape: shape, times: (UnsafePointer(b.data), b.shape)) }
-            if b.requiresGrad { unbroadcastAccumulate(b.ensureGrad(), shape: b.shape, dy, outShape: shape, times: (UnsafePointer(a.data), a.shape)) }
+        // d(x) for operand x, whose partner is `other`: for an add, x of the output's shape
+        // takes over dy's buffer when it has no gradient yet; else (both operands of the
+        // output's shape for a product) written when x's gradient is fresh, added otherwise;
+        // broadcasting goes through unbroadcastAccumulate
+        func backward(_ x: Tensor, _ other: Tensor) {
+            if kind == .add && x.shape == shape && x.adoptGradient(of: y) { return }
+            if x.shape == shape && (kind == .add || other.shape == shape) {
+                let (dx, fresh) = x.gradForFullWrite()
+                switch (kind, fresh) {
+                case (.add, true): dx.update(from: dy, count: x.count)
+                case (.add, false): accumulate(dx, dy, count: x.count)
+                case (.mul, true): mul(dx, dy, other.data, count: x.count)
+                case (.mul, false): accumulateProduct(dx, dy, other.data, count: x.count)
+                }
+            } else {
+                unbroadcastAccumulate(x.ensureGrad(), shape: x.shape, dy, outShape: shape,
+                                      times: kind == .mul ? (UnsafePointer(other.data), other.shape) : nil)
+            }
         }
+        if a.requiresGrad { backward(a, b) }
+        if b.requiresGrad { backward(b, a) }
     }
     return y
 }
@@ -152,8 +165,10 @@ public func gelu(_ x: Tensor) -> Tensor {
     let n = x.count
     parallelFor(n, grain: 32_768) { _, r in geluForward(y.data + r.lowerBound, x.data + r.lowerBound, count: r.count) }
     y.recordBackward(on: Tape.needsGrad(x)) { dy in
-        let dx = x.ensureGrad()
-        parallelFor(n, grain: 32_768) { _, r in geluBackward(dx + r.lowerBound, dy + r.lowerBound, x.data + r.lowerBound, count: r.count) }
+        let (dx, fresh) = x.gradForFullWrite()
+        parallelFor(n, grain: 32_768) { _, r in
+            geluBackward(dx + r.lowerBound, dy + r.lowerBound, x.data + r.lowerBound, count: r.count, overwrite: fresh)
+        }
     }
     return y
 }

@@ -31,8 +31,14 @@ public func crossUpdate(x0: Tensor, x: Tensor, h: Tensor, weight: Tensor, bias: 
     crossForward(y.data, w: w?.data, x0: x0.data, x: x.data, h: h.data, weight: weight.data, bias: bias.data, m: rows, n: n, k: k)
     y.recordBackward(on: tape) { dy in
         let w = w!
-        if x.requiresGrad { accumulate(x.ensureGrad(), dy, count: y.count) }
-        if x0.requiresGrad { accumulateProduct(x0.ensureGrad(), dy, w.data, count: y.count) }
+        if x.requiresGrad {
+            let (dx, fresh) = x.gradForFullWrite()
+            if fresh { dx.update(from: dy, count: y.count) } else { accumulate(dx, dy, count: y.count) }
+        }
+        if x0.requiresGrad {
+            let (dx0, fresh) = x0.gradForFullWrite()
+            if fresh { mul(dx0, dy, w.data, count: y.count) } else { accumulateProduct(dx0, dy, w.data, count: y.count) }
+        }
         let g = Tensor(shape: y.shape)
         mul(g.data, dy, x0.data, count: y.count)
         linearBackward(g.data, x: h, weight: weight, bias: bias)
@@ -44,7 +50,10 @@ public func crossUpdate(x0: Tensor, x: Tensor, h: Tensor, weight: Tensor, bias: 
 /// db += sum over rows of g (each only where a gradient is wanted).
 func linearBackward(_ g: UnsafePointer<Float>, x: Tensor, weight: Tensor, bias: Tensor?) {
     let nIn = weight.shape[1], nOut = weight.shape[0], n = x.rows
-    if x.requiresGrad { matmul(x.ensureGrad(), g, weight.data, m: n, n: nIn, k: nOut, beta: 1) }
+    if x.requiresGrad {
+        let (dx, fresh) = x.gradForFullWrite()
+        matmul(dx, g, weight.data, m: n, n: nIn, k: nOut, beta: fresh ? 0 : 1)
+    }
     if weight.requiresGrad { matmul(weight.ensureGrad(), g, x.data, m: nOut, n: nIn, k: n, transA: true, beta: 1) }
     if let bias, bias.requiresGrad { sumRows(bias.ensureGrad(), g, rows: n, n: nOut) }
 }
@@ -58,7 +67,10 @@ public func matmul(_ x: Tensor, _ m: Tensor) -> Tensor {
     let y = Tensor(shape: Array(x.shape.dropLast()) + [nOut])
     matmul(y.data, x.data, m.data, m: rows, n: nOut, k: k)
     y.recordBackward(on: Tape.needsGrad(x, m)) { dy in
-        if x.requiresGrad { matmul(x.ensureGrad(), dy, m.data, m: rows, n: k, k: nOut, transB: true, beta: 1) }
+        if x.requiresGrad {
+            let (dx, fresh) = x.gradForFullWrite()
+            matmul(dx, dy, m.data, m: rows, n: k, k: nOut, transB: true, beta: fresh ? 0 : 1)
+        }
         if m.requiresGrad { matmul(m.ensureGrad(), x.data, dy, m: k, n: nOut, k: rows, transA: true, beta: 1) }
     }
     return y

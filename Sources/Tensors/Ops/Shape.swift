@@ -4,7 +4,9 @@ import Kernels
 public func reshape(_ x: Tensor, _ shape: [Int]) -> Tensor {
     precondition(shape.reduce(1, *) == x.count, "reshape \(x.shape) -> \(shape): counts differ")
     let y = Tensor(shape: shape, storage: x.storage, offset: x.offset)
-    y.recordBackward(on: Tape.needsGrad(x)) { dy in accumulate(x.ensureGrad(), dy, count: x.count) }
+    y.recordBackward(on: Tape.needsGrad(x)) { dy in
+        if !x.adoptGradient(of: y) { accumulate(x.ensureGrad(), dy, count: x.count) }
+    }
     return y
 }
 
@@ -25,7 +27,10 @@ public func concat(_ parts: [Tensor]) -> Tensor {
     y.recordBackward(on: tape) { dy in
         var offset = 0
         for (p, w) in zip(parts, widths) {
-            if p.requiresGrad { copyColumns(p.ensureGrad(), dy, rows: rows, n: total, offset: offset, width: w, accumulate: true) }
+            if p.requiresGrad {
+                let (dp, fresh) = p.gradForFullWrite()
+                copyColumns(dp, dy, rows: rows, n: total, offset: offset, width: w, accumulate: !fresh)
+            }
             offset += w
         }
     }
