@@ -24,7 +24,8 @@ struct BenchTrainCommand: ParsableCommand {
             times --steps steps and prints one JSON line with ex_per_s_median_step, \
             ex_per_s_mean, the median forward and backward milliseconds of a step's first \
             shard (each of --threads shards of a batch runs on its own thread), the \
-            milliseconds merging the shards' gradients and of the optimizer, and \
+            milliseconds it then waited for the other shards (shard_wait_ms: their \
+            imbalance), the milliseconds merging the shards' gradients and of the optimizer, and \
             peak_rss_mb (VmHWM). With --max-length 64,256,1024 it does so at each \
             sequence length (the cost curve) and ends with a table.
 
@@ -92,7 +93,7 @@ struct BenchTrainCommand: ParsableCommand {
             sharded.shards(of: Array(order[b * batchSize ..< (b + 1) * batchSize])).map { rows.batch(rows: $0) }
         }
         let optimizer = ModelOptimizer(model.parameters)
-        var times: [Double] = [], forward: [Double] = [], backward: [Double] = [], merge: [Double] = [], optimize: [Double] = []
+        var times: [Double] = [], forward: [Double] = [], backward: [Double] = [], wait: [Double] = [], merge: [Double] = [], optimize: [Double] = []
         var lastLoss = 0.0
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         for i in 0..<(warmup + steps) {
@@ -104,7 +105,7 @@ struct BenchTrainCommand: ParsableCommand {
             lastLoss = step.lossSum / Double(step.rows)
             if i >= warmup {
                 times.append(t2 - t0); forward.append(step.forwardSeconds); backward.append(step.backwardSeconds)
-                merge.append(step.mergeSeconds); optimize.append(t2 - t1)
+                wait.append(step.waitSeconds); merge.append(step.mergeSeconds); optimize.append(t2 - t1)
             }
         }
         let medianStep = median(times)
@@ -120,7 +121,7 @@ struct BenchTrainCommand: ParsableCommand {
             ("ex_per_s_median_step", .number((Double(batchSize) / medianStep * 10).rounded() / 10)),
             ("ex_per_s_mean", .number((Double(steps * batchSize) / total * 10).rounded() / 10)),
             ("shards", .integer(sharded.count)),
-            ("forward_ms", ms(forward)), ("backward_ms", ms(backward)), ("merge_ms", ms(merge)), ("optimizer_ms", ms(optimize)),
+            ("forward_ms", ms(forward)), ("backward_ms", ms(backward)), ("shard_wait_ms", ms(wait)), ("merge_ms", ms(merge)), ("optimizer_ms", ms(optimize)),
         ]
         let rest: [(String, JSONValue)] = [
             ("last_loss", .number(lastLoss)),

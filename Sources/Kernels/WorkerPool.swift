@@ -191,15 +191,23 @@ final class WorkerPool: @unchecked Sendable {
         for t in threads { pthread_join(t, nil) }
         threads.removeAll()
         stopping.store(false, ordering: .sequentiallyConsistent)
-        for _ in 0..<count {
+        for index in 0..<count {
             var thread = pthread_t()
             let rc = pthread_create(&thread, nil, { context in
-                Unmanaged<WorkerPool>.fromOpaque(context!).takeRetainedValue().work()
+                let start = Unmanaged<WorkerStart>.fromOpaque(context!).takeRetainedValue()
+                ThreadSlot.set(start.index + 1)
+                start.pool.work()
                 return nil
-            }, Unmanaged.passRetained(self).toOpaque())
+            }, Unmanaged.passRetained(WorkerStart(pool: self, index: index)).toOpaque())
             precondition(rc == 0, "pthread_create failed: \(rc)")
             threads.append(thread)
         }
+    }
+
+    /// What a new worker thread is handed: its pool and its index among the workers.
+    private final class WorkerStart {
+        let pool: WorkerPool, index: Int
+        init(pool: WorkerPool, index: Int) { self.pool = pool; self.index = index }
     }
 
     private static func now() -> UInt64 {
@@ -207,4 +215,21 @@ final class WorkerPool: @unchecked Sendable {
         clock_gettime(CLOCK_MONOTONIC, &t)
         return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
+}
+
+/// Which of Braid's threads is running: worker i of the `parallelFor` pool is slot i + 1; every
+/// other thread (the main thread, a server's request threads) is slot 0. Per-thread state
+/// indexed by it (the tensors' buffer pools) stays with one core while the OS keeps a thread
+/// there, as it does for the shards of a training step.
+public enum ThreadSlot {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The calling thread's slot.
+    @inline(__always) public static var current: Int { Int(bitPattern: pthread_getspecific(key)) }
+
+    static func set(_ slot: Int) { pthread_setspecific(key, UnsafeRawPointer(bitPattern: slot)) }
 }

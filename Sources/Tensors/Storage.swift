@@ -1,12 +1,22 @@
 import Foundation
+import Kernels
 
 /// Float buffers reused across training steps and inference calls.
 ///
 /// Buffers are kept in free lists by power-of-two size class, so a step that
 /// allocates the same shapes as the previous one touches no new memory (no page
-/// faults, no malloc in the hot path once warm).
+/// faults, no malloc in the hot path once warm). One pool per `ThreadSlot`: a buffer goes
+/// back to the pool it came from (whichever thread frees it), so the shards of a training
+/// step, each on its own thread, keep reusing buffers in their own core's caches instead of
+/// trading them (with one shared pool, a buffer shard 0 had just written could be handed to
+/// shard 1 on the other core, whose writes then miss and pull the lines across).
 public final class BufferPool: @unchecked Sendable {
-    public static let shared = BufferPool()
+    /// The pools, by thread slot (slots past the last share it).
+    static let pools = (0...64).map { _ in BufferPool() }
+
+    /// The calling thread's pool.
+    public static var forCurrentThread: BufferPool { pools[Swift.min(ThreadSlot.current, pools.count - 1)] }
+
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
     private let lock = NSLock()
 
@@ -31,27 +41,21 @@ public final class BufferPool: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Frees every cached buffer.
-    public func drain() {
-        lock.lock()
-        for (_, list) in free { for p in list { p.deallocate() } }
-        free = [:]
-        lock.unlock()
-    }
 }
 
-/// Memory behind one or more tensors: a pooled buffer returned to the pool when
+/// Memory behind one or more tensors: a pooled buffer returned to its pool when
 /// the last tensor using it goes away, or a borrowed pointer kept alive by `owner`.
 public final class Storage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let capacity: Int
-    private let pooled: Bool
+    private let pool: BufferPool?
     private let owner: AnyObject?
 
-    /// A pooled buffer of `count` floats, zero-filled when `zeroed`.
+    /// A buffer of `count` floats from the calling thread's pool, zero-filled when `zeroed`.
     public init(count: Int, zeroed: Bool) {
-        (pointer, capacity) = BufferPool.shared.take(Swift.max(count, 1))
-        pooled = true
+        let pool = BufferPool.forCurrentThread
+        (pointer, capacity) = pool.take(Swift.max(count, 1))
+        self.pool = pool
         owner = nil
         if zeroed { pointer.update(repeating: 0, count: count) }
     }
@@ -60,11 +64,11 @@ public final class Storage: @unchecked Sendable {
     public init(borrowing pointer: UnsafeMutablePointer<Float>, capacity: Int, owner: AnyObject?) {
         self.pointer = pointer
         self.capacity = capacity
-        self.pooled = false
+        self.pool = nil
         self.owner = owner
     }
 
-    deinit { if pooled { BufferPool.shared.give(pointer, capacity: capacity) } }
+    deinit { pool?.give(pointer, capacity: capacity) }
 }
 
 /// A block of floats allocated once (parameters, their gradients, optimizer state).

@@ -11,9 +11,10 @@ public struct ShardedStepResult {
     public var rows: Int
     /// sum over the batch of each row's loss (sum over shards of shard mean x shard rows).
     public var lossSum: Double
-    /// Shard 0's forward and backward seconds (it runs on the calling thread), and the seconds
-    /// spent folding the other shards' gradients into the model's.
-    public var forwardSeconds = 0.0, backwardSeconds = 0.0, mergeSeconds = 0.0
+    /// Shard 0's forward and backward seconds (it runs on the calling thread), the seconds it
+    /// then waited for the other shards (their imbalance), and the seconds spent folding the
+    /// other shards' gradients into the model's.
+    public var forwardSeconds = 0.0, backwardSeconds = 0.0, waitSeconds = 0.0, mergeSeconds = 0.0
 }
 
 /// Data parallelism inside one process: a batch of B rows is cut into `count` shards, shard s
@@ -53,7 +54,7 @@ public final class ShardedStep {
         precondition(batches.count == count, "\(batches.count) shard batches for \(count) shards")
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         var losses = [Double](repeating: 0, count: count)
-        var forward = 0.0, backward = 0.0
+        var forward = 0.0, backward = 0.0, shard0End = 0.0
         let models = self.models
         losses.withUnsafeMutableBufferPointer { losses in
             parallelFor(count, grain: 1) { _, range in
@@ -65,12 +66,13 @@ public final class ShardedStep {
                     let t1 = clock()
                     tape.backward(loss)
                     losses[s] = Double(loss[0]) * Double(batch.count)
-                    if s == 0 { forward = t1 - t0; backward = clock() - t1 }
+                    if s == 0 { shard0End = clock(); forward = t1 - t0; backward = shard0End - t1 }
                 }
             }
         }
         let rows = batches.reduce(0) { $0 + $1.count }
         let t0 = clock()
+        let wait = shard0End > 0 ? t0 - shard0End : 0
         if count > 1 && rows > 0 {
             let store = models[0].parameters
             for s in 1..<count {
@@ -79,6 +81,6 @@ public final class ShardedStep {
             }
         }
         return ShardedStepResult(rows: rows, lossSum: losses.reduce(0, +), forwardSeconds: forward, backwardSeconds: backward,
-                                 mergeSeconds: clock() - t0)
+                                 waitSeconds: wait, mergeSeconds: clock() - t0)
     }
 }
