@@ -47,13 +47,33 @@
     _ b: UnsafePointer<Float>, ldb: Int, m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
     bias: UnsafePointer<Float>? = nil
 ) {
+    // whole groups of 8 columns by register tiles; the last n mod 8 (a sequence of 46 keys: 6)
+    // by SIMD over a zero-padded copy of b's last columns
+    let n8 = n & ~7
+    if n8 > 0 { smallProductTiles(c, ldc: ldc, a, lda: lda, transA: transA, b, ldb: ldb, m: m, n: n8, k: k, alpha: alpha, beta: beta, bias: bias) }
+    if n8 < n {
+        smallProductColumnTail(c + n8, ldc: ldc, a, si: transA ? 1 : lda, st: transA ? lda : 1, b + n8, ldb: ldb, m: m, columns: n - n8,
+                               k: k, alpha: alpha, beta: beta, bias: bias.map { $0 + n8 })
+    }
+}
+
+/// `smallProduct` for n a multiple of 8: tiles of 6 x 16, then 4 x 16 and 4 x 8, then 1 x 8.
+@inlinable func smallProductTiles(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, lda: Int, transA: Bool,
+    _ b: UnsafePointer<Float>, ldb: Int, m: Int, n: Int, k: Int, alpha: Float, beta: Float, bias: UnsafePointer<Float>?
+) {
     let al = SIMD8<Float>(repeating: alpha), be = SIMD8<Float>(repeating: beta)
     // op(a)[i, t] lives at a + i * si + t * st
     let si = transA ? 1 : lda, st = transA ? lda : 1
     // the 8 outputs at o, columns j ..< j + 8
+    // (the bias as a plain pointer and a flag: unwrapping the optional in each finish cost
+    // the tiles a third of their speed)
+    let hasBias = bias != nil, biasRow = bias ?? UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!
     @inline(__always) func finish(_ acc: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, _ j: Int) {
-        let v = bias.map { acc * al + load8($0 + j) } ?? acc * al
-        store8(beta == 0 ? v : v + be * load8(o), o)
+        var v = acc * al
+        if hasBias { v += load8(biasRow + j) }
+        if beta != 0 { v += be * load8(o) }
+        store8(v, o)
     }
     var i = 0
     // 6 x 16 tiles first: 12 accumulators + 2 rows of b + a broadcast fill the 16 AVX2
@@ -85,8 +105,8 @@
             j += 16
         }
         if j < n {
-            smallProduct(c + i * ldc + j, ldc: ldc, a0, lda: lda, transA: transA, b + j, ldb: ldb, m: 6, n: n - j, k: k,
-                         alpha: alpha, beta: beta, bias: bias.map { $0 + j })
+            smallProductTiles(c + i * ldc + j, ldc: ldc, a0, lda: lda, transA: transA, b + j, ldb: ldb, m: 6, n: n - j, k: k,
+                              alpha: alpha, beta: beta, bias: bias.map { $0 + j })
         }
         i += 6
     }
@@ -124,10 +144,6 @@
             finish(c0, o, j); finish(c1, o + ldc, j); finish(c2, o + 2 * ldc, j); finish(c3, o + 3 * ldc, j)
             j += 8
         }
-        if j < n {
-            smallProductScalar(c + i * ldc + j, ldc: ldc, a0, si: si, st: st, b + j, ldb: ldb, m: 4, n: n - j, k: k, alpha: alpha, beta: beta,
-                               bias: bias.map { $0 + j })
-        }
         i += 4
     }
     while i < m {
@@ -139,25 +155,51 @@
             finish(c0, c + i * ldc + j, j)
             j += 8
         }
-        if j < n {
-            smallProductScalar(c + i * ldc + j, ldc: ldc, ai, si: si, st: st, b + j, ldb: ldb, m: 1, n: n - j, k: k, alpha: alpha, beta: beta,
-                               bias: bias.map { $0 + j })
-        }
         i += 1
     }
 }
 
-/// The tail of `smallProduct` by scalar loops (op(a)[i, t] at a + i * si + t * st).
-@inlinable func smallProductScalar(
+/// The last `columns` (< 8) columns of `smallProduct` (op(a)[i, t] at a + i * si + t * st; c, b
+/// and bias start at those columns): b's columns are copied once into a zero-padded [k, 8]
+/// scratch, so each row's update is one SIMD8 multiply-add per t (6 rows at a time) and only
+/// the `columns` lanes are stored. (A scalar loop here took as long as the SIMD tiles of a
+/// 46 x 46 score block.) Called once per product, so not inlined into its callers.
+@usableFromInline @inline(never) func smallProductColumnTail(
     _ c: UnsafeMutablePointer<Float>, ldc: Int, _ a: UnsafePointer<Float>, si: Int, st: Int, _ b: UnsafePointer<Float>, ldb: Int,
-    m: Int, n: Int, k: Int, alpha: Float, beta: Float, bias: UnsafePointer<Float>?
+    m: Int, columns w: Int, k: Int, alpha: Float, beta: Float, bias: UnsafePointer<Float>?
 ) {
-    for i in 0..<m {
-        for j in 0..<n {
-            var s: Float = 0
-            for t in 0..<k { s += a[i * si + t * st] * b[t * ldb + j] }
-            let v = alpha * s + (bias?[j] ?? 0)
-            c[i * ldc + j] = beta == 0 ? v : v + beta * c[i * ldc + j]
+    let al = SIMD8<Float>(repeating: alpha), be = SIMD8<Float>(repeating: beta)
+    let biasLanes = bias.map { tail8($0, w) }
+    @inline(__always) func finish(_ acc: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>) {
+        let v = biasLanes.map { acc * al + $0 } ?? acc * al
+        let r = beta == 0 ? v : v + be * tail8(o, w)
+        for l in 0..<w { o[l] = r[l] }
+    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(1, k * 8)) { scratch in
+        let bt = scratch.baseAddress!
+        for t in 0..<k {
+            for l in 0..<8 { bt[t * 8 + l] = l < w ? b[t * ldb + l] : 0 }
+        }
+        var i = 0
+        while i + 6 <= m {
+            let a0 = a + i * si
+            var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>(), c4 = SIMD8<Float>(), c5 = SIMD8<Float>()
+            for t in 0..<k {
+                let bv = load8(bt + t * 8), o = t * st
+                c0 = c0.addingProduct(SIMD8(repeating: a0[o]), bv); c1 = c1.addingProduct(SIMD8(repeating: a0[si + o]), bv)
+                c2 = c2.addingProduct(SIMD8(repeating: a0[2 * si + o]), bv); c3 = c3.addingProduct(SIMD8(repeating: a0[3 * si + o]), bv)
+                c4 = c4.addingProduct(SIMD8(repeating: a0[4 * si + o]), bv); c5 = c5.addingProduct(SIMD8(repeating: a0[5 * si + o]), bv)
+            }
+            let o = c + i * ldc
+            finish(c0, o); finish(c1, o + ldc); finish(c2, o + 2 * ldc); finish(c3, o + 3 * ldc); finish(c4, o + 4 * ldc); finish(c5, o + 5 * ldc)
+            i += 6
+        }
+        while i < m {
+            let ai = a + i * si
+            var c0 = SIMD8<Float>()
+            for t in 0..<k { c0 = c0.addingProduct(SIMD8(repeating: ai[t * st]), load8(bt + t * 8)) }
+            finish(c0, c + i * ldc)
+            i += 1
         }
     }
 }
