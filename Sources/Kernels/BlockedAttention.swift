@@ -82,6 +82,14 @@ public func blockedAttentionForward(
 /// dP = dO_b V^T, dV += P^T dO_b, dS = P (dP - rowsum(P dP)), dQ_b += scale dS K,
 /// dK += scale dS^T Q_b (dK and dV of a sequence and head summed over its blocks in a scratch,
 /// then added to dqkv). Sequences are split over the threads (each owns its dK, dV).
+///
+/// Query rows whose dO row is exactly zero contribute exactly nothing (their dP, dS and the
+/// dV, dQ, dK terms are all zero), so when some rows of a sequence are zero the kernel runs
+/// the same products on the m nonzero rows only, gathered into contiguous blocks (dQ
+/// scattered back). This is the last Transformer layer's case: its readout (max-pool and the
+/// K most recent positions) and the token-wise layers after attention leave at most
+/// d + K nonzero rows per sequence, so at L 1024 that layer's attention backward costs
+/// m / n of the dense one.
 public func blockedAttentionBackward(
     dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, lse: UnsafePointer<Float>,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,
@@ -92,19 +100,26 @@ public func blockedAttentionBackward(
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(U, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
         let ldL = scratchStride(L)
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: 4 * block * ldL + 2 * dh * ldL + 2 * L * dh)
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: 4 * block * ldL + 2 * dh * ldL + 4 * L * dh + 2 * block * dh + L)
         defer { s.deallocate() }
         let dp = s + 2 * block * ldL, kT = dp + 2 * block * ldL, vT = kT + dh * ldL
         // one head's dK and dV [n, dh], contiguous while the query blocks add into them (in
         // dqkv their rows are 3d floats apart and, with q, k, v and the scratch above, one
         // sequence's working set outgrew L2), then added to dqkv once
         let dkHead = vT + dh * ldL, dvHead = dkHead + L * dh
+        // the sparse path's gathered Q rows, dO rows [m, dh], their lse [m] and a block's dQ
+        let qRows = dvHead + L * dh, dORows = qRows + L * dh, dqRows = dORows + L * dh, lseRows = dqRows + 2 * block * dh
+        let nonzero = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(L, 1))
+        defer { nonzero.deallocate() }
         for u in range {
             let n = Int(lengths[u]), ldn = scratchStride(n)
             if n == 0 { continue }
             let row = offsets.map { Int($0[u]) } ?? u * L
             let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d
-            let rows = queryBlockRows(n, block: block)
+            var m = 0
+            for i in 0..<n where !isZeroRow(dO + i * d, count: d) { nonzero[m] = Int32(i); m += 1 }
+            if m == 0 { continue }
+            let rows = queryBlockRows(m == n ? n : m, block: block)
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
@@ -112,15 +127,35 @@ public func blockedAttentionBackward(
                 transposeInto(vT, v, ldb: ld, n: n, k: dh, ldt: ldn)
                 dkHead.update(repeating: 0, count: n * dh)
                 dvHead.update(repeating: 0, count: n * dh)
-                for i0 in stride(from: 0, to: n, by: rows) {
-                    let r = Swift.min(rows, n - i0)
-                    smallProduct(s, ldc: ldn, q + i0 * ld, lda: ld, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
-                    for i in 0..<r { expShifted(s + i * ldn, n: n, by: lse[(row + i0 + i) * heads + h]) }
-                    smallProduct(dp, ldc: ldn, dO + i0 * d + h * dh, lda: d, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
-                    smallProduct(dvHead, ldc: dh, s, lda: ldn, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
-                    for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
-                    smallProduct(dq + i0 * ld, ldc: ld, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
-                    smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
+                if m < n {
+                    for i in 0..<m {
+                        let t = Int(nonzero[i])
+                        (qRows + i * dh).update(from: q + t * ld, count: dh)
+                        (dORows + i * dh).update(from: dO + t * d + h * dh, count: dh)
+                        lseRows[i] = lse[(row + t) * heads + h]
+                    }
+                    for i0 in stride(from: 0, to: m, by: rows) {
+                        let r = Swift.min(rows, m - i0)
+                        smallProduct(s, ldc: ldn, qRows + i0 * dh, lda: dh, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
+                        for i in 0..<r { expShifted(s + i * ldn, n: n, by: lseRows[i0 + i]) }
+                        smallProduct(dp, ldc: ldn, dORows + i0 * dh, lda: dh, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
+                        smallProduct(dvHead, ldc: dh, s, lda: ldn, transA: true, dORows + i0 * dh, ldb: dh, m: n, n: dh, k: r, beta: 1)
+                        for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
+                        smallProduct(dqRows, ldc: dh, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale)
+                        for i in 0..<r { accumulate(dq + Int(nonzero[i0 + i]) * ld, dqRows + i * dh, count: dh) }
+                        smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, qRows + i0 * dh, ldb: dh, m: n, n: dh, k: r, alpha: scale, beta: 1)
+                    }
+                } else {
+                    for i0 in stride(from: 0, to: n, by: rows) {
+                        let r = Swift.min(rows, n - i0)
+                        smallProduct(s, ldc: ldn, q + i0 * ld, lda: ld, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
+                        for i in 0..<r { expShifted(s + i * ldn, n: n, by: lse[(row + i0 + i) * heads + h]) }
+                        smallProduct(dp, ldc: ldn, dO + i0 * d + h * dh, lda: d, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
+                        smallProduct(dvHead, ldc: dh, s, lda: ldn, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
+                        for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
+                        smallProduct(dq + i0 * ld, ldc: ld, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
+                        smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
+                    }
                 }
                 for j in 0..<n {
                     accumulate(dk + j * ld, dkHead + j * dh, count: dh)
@@ -138,6 +173,12 @@ public func blockedAttentionBackward(
 @inlinable public func queryBlockRows(_ n: Int, block: Int) -> Int {
     let blocks = Swift.max(1, n / Swift.max(block, 1))
     return Swift.max(1, (n + blocks - 1) / blocks)
+}
+
+/// Whether the `count` floats at x are all exactly zero (+0 or -0).
+@inlinable public func isZeroRow(_ x: UnsafePointer<Float>, count: Int) -> Bool {
+    for i in 0..<count where x[i] != 0 { return false }
+    return true
 }
 
 /// The softmax backward of one row in place: dp_j = p_j (dp_j - sum_k p_k dp_k) (SIMD8).

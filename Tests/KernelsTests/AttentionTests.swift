@@ -265,6 +265,57 @@ func expectSameOnOneAndTwoThreads(
     #expect(relativeError(dqkv, dsaved.doubles) < 1e-5)
 }
 
+/// The sparse path: dO zero on most rows (the last layer's case, where only the readout's
+/// max-pool argmaxes and recent positions get a gradient), on some sequences all rows or no
+/// row; the same gradient as the kernel that saves probabilities, and as central
+/// differences on a small case.
+@Test(arguments: [1, 2, 3, 16]) func blockedAttentionBackwardSkipsZeroGradientRows(block: Int) {
+    let L = 300, d = 8, heads = 2
+    let lengths: [Int32] = [300, 37, 0, 5, 200, 129]
+    let U = lengths.count
+    let qkv = randomFloats(U * L * 3 * d, seed: 28, in: -1...1)
+    var dout = randomFloats(U * L * d, seed: 29)
+    for u in 0..<U where u != 3 {   // sequence 3 keeps every row; sequence 5 keeps none
+        for i in 0..<L where u == 5 || !(i < 4 || i % 37 == 5 || (u == 1 && i == 36)) {
+            for c in 0..<d { dout[(u * L + i) * d + c] = 0 }
+        }
+    }
+    dout[(4 * L + 17) * d + 3] = -0.0   // a row of (signed) zeros is a zero row
+    var out = [Float](repeating: .nan, count: U * L * d), lse = [Float](repeating: .nan, count: U * L * heads)
+    blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads, block: block)
+    let dqkv0 = randomFloats(qkv.count, seed: 30)
+    func run() -> [Float] {
+        var dqkv = dqkv0
+        blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d,
+                                 heads: heads, block: block)
+        return dqkv
+    }
+    let one = withThreads(1) { run() }, two = withThreads(2) { run() }
+    expectIdentical(one, two, "sparse blocked backward, 1 vs 2 threads")
+    let (_, probs) = selfAttentionForward(qkv, AttentionCase(lengths: lengths, L: L, d: d, heads: heads))
+    var dsaved = dqkv0
+    attentionBackward(dqkv: &dsaved, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+    let delta = { (g: [Float]) in zip(g, dqkv0).map { Double($0) - Double($1) } }
+    #expect(relativeError(delta(one), delta(dsaved)) < 1e-5)
+    // sequence 5 (no nonzero row) and every row past a length: untouched
+    for u in 0..<U {
+        let first = u == 5 ? 0 : Int(lengths[u])
+        for j in ((u * L + first) * 3 * d)..<((u + 1) * L * 3 * d) where one[j] != dqkv0[j] { Issue.record("dqkv[\(j)] changed"); break }
+    }
+
+    // small case against central differences of the naive attention
+    let t = AttentionCase(lengths: [6, 3], L: 6, d: 4, heads: 2)
+    let sq = randomFloats(2 * 6 * 12, seed: 31, in: -2...2)
+    var sd = randomFloats(2 * 6 * 4, seed: 32)
+    for i in [1, 2, 4, 7, 8, 9, 10, 11] { for c in 0..<4 { sd[i * 4 + c] = 0 } }
+    var so = [Float](repeating: .nan, count: 2 * 6 * 4), sl = [Float](repeating: .nan, count: 2 * 6 * 2)
+    blockedAttentionForward(&so, lse: &sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
+    var sg = [Float](repeating: 0, count: sq.count)
+    blockedAttentionBackward(dqkv: &sg, dout: sd, lse: sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
+    let fd = centralDifference(at: sq.doubles) { dot(naiveAttention($0, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2), sd.doubles) }
+    #expect(relativeError(sg, fd) < 1e-4)
+}
+
 @Test func scratchStrideIsAnOddNumberOfLines() {
     for n in [0, 1, 15, 16, 17, 64, 1000, 1024, 1025, 4096] {
         let s = scratchStride(n)
