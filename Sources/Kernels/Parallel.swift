@@ -31,9 +31,10 @@ public enum Threads {
 ///
 /// The calling thread runs chunk 0 and the pool's workers (see `WorkerPool`) the
 /// others; a chunk no worker has picked up yet when the caller is free is run by
-/// the caller. Calls from inside a `body`, or while another thread's loop holds
-/// the pool, run their chunks one after another on the calling thread (same
-/// boundaries, same results).
+/// the caller. A call from inside a `body` is published as the nested loop, whose
+/// chunks any thread without work of its own takes (when one nested loop is already
+/// running, and for deeper calls, the chunks run one after another on the calling
+/// thread; same boundaries, same results).
 ///
 /// Workers spin for a short while after each loop, so back-to-back loops cost
 /// ~1 us to hand out; after an idle spell a worker sleeps and waking it costs

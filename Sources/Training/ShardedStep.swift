@@ -28,7 +28,7 @@ public struct ShardedStepResult {
 /// residual passes, per-surface towers on a fraction of the batch); split one by one over two
 /// cores they scaled 1.2x. Whole shards share nothing until the merge (one pass over the dense
 /// gradient block and the touched embedding rows), as MPI ranks share nothing until the
-/// allreduce. Inside a shard every `parallelFor` runs inline (the pool is held by the shard loop).
+/// allreduce. Inside a shard a `parallelFor` is the pool's nested loop: a shard that finishes first takes its chunks.
 ///
 /// With `count` 1 it is exactly the plain step: `model`'s own forward and backward, no scaling.
 public final class ShardedStep {

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 @testable import Kernels
 import Testing
 import TestSupport
@@ -89,7 +90,7 @@ func chunkedSum(_ x: [Float], grain: Int) -> Float {
     }
 }
 
-@Test func nestedParallelForRunsInlineWithTheSameChunks() {
+@Test func nestedParallelForRunsTheSameChunks() {
     withThreads(3) {
         let outer = 7, inner = 1001
         let out = UnsafeMutableBufferPointer<Int>.allocate(capacity: outer * inner)
@@ -112,6 +113,32 @@ func chunkedSum(_ x: [Float], grain: Int) -> Float {
                     return
                 }
             }
+        }
+    }
+}
+
+/// A thread whose top-level chunk is done takes a chunk of the loop nested in another
+/// (a training shard that finished early runs part of the slower shard's kernels): nested
+/// chunk 0 waits (up to 10 s) for nested chunk 1 to be run by a thread other than its own.
+@Test func aThreadWithoutWorkTakesChunksOfTheNestedLoop() {
+    withThreads(2) {
+        for _ in 0..<20 {
+            let ran = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2)
+            ran.initialize(repeating: -1)
+            defer { ran.deallocate() }
+            let done = Atomic<Bool>(false)
+            var helped = false
+            parallelFor(2) { top, _ in
+                if top == 1 { return }
+                parallelFor(2) { c, _ in
+                    if c == 1 { ran[1] = ThreadSlot.current; done.store(true, ordering: .releasing); return }
+                    ran[0] = ThreadSlot.current
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    while !done.load(ordering: .acquiring) && DispatchTime.now().uptimeNanoseconds - start < 10_000_000_000 { sched_yield() }
+                    helped = done.load(ordering: .acquiring)
+                }
+            }
+            #expect(helped && ran[0] != ran[1], "nested chunk 1 ran on slot \(ran[1]), chunk 0 on \(ran[0])")
         }
     }
 }
