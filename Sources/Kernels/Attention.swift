@@ -40,7 +40,10 @@ public func attentionForward(
 
 /// Self-attention backward: accumulates into dqkv [U, L, 3d] from dout [U, L, d].
 /// dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(P dP)); dQ += scale dS K; dK += scale dS^T Q.
-/// `offsets`: the packed layout of `attentionForward`.
+/// `offsets`: the packed layout of `attentionForward`. As `blockedAttentionBackward`, query
+/// rows whose dO row is exactly zero are skipped: the products run on the m nonzero rows of a
+/// sequence, gathered (Q, dO and P rows) into contiguous scratch, and dQ is scattered back
+/// (the last Transformer layer, where the readout leaves at most d + K nonzero rows).
 public func attentionBackward(
     dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, probs: UnsafePointer<Float>,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences: Int, length L: Int, dim d: Int, heads: Int,
@@ -49,25 +52,48 @@ public func attentionBackward(
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     let chunks = Swift.max(1, Threads.count)
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunks * (L * L + dh * L))
-    defer { scratch.deallocate() }
+    // per chunk: dP [L, L], V^T [dh, L]; the sparse path's P rows [L, L], Q, dO and dQ rows [L, dh]
+    let perChunk = 2 * L * L + dh * L + 3 * L * dh
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunks * perChunk)
+    let rowsScratch = UnsafeMutablePointer<Int32>.allocate(capacity: chunks * Swift.max(L, 1))
+    defer { scratch.deallocate(); rowsScratch.deallocate() }
     parallelFor(sequences, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { c, range in
-        let dp = scratch + c * (L * L + dh * L), vT = dp + L * L
+        let dp = scratch + c * perChunk, vT = dp + L * L
+        let pRows = vT + dh * L, qRows = pRows + L * L, dORows = qRows + L * dh, dqRows = dORows + L * dh
+        let nonzero = rowsScratch + c * Swift.max(L, 1)
         for u in range {
             let n = Int(lengths[u])
             if n == 0 { continue }
             let row = offsets.map { Int($0[u]) } ?? u * L
             let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d
+            var m = 0
+            for i in 0..<n where !isZeroRow(dO + i * d, count: d) { nonzero[m] = Int32(i); m += 1 }
+            if m == 0 { continue }
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
                 let p = probs + (u * heads + h) * L * L
                 transposeInto(vT, v, ldb: ld, n: n, k: dh)
-                smallProduct(dp, ldc: L, dO + h * dh, lda: d, vT, ldb: n, m: n, n: n, k: dh, alpha: 1)
-                smallProduct(dv, ldc: ld, p, lda: L, transA: true, dO + h * dh, ldb: d, m: n, n: dh, k: n, beta: 1)
-                for i in 0..<n { softmaxGradientRow(dp + i * L, probabilities: p + i * L, n: n) }
-                smallProduct(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
-                smallProduct(dk, ldc: ld, dp, lda: L, transA: true, q, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                if m < n {
+                    for i in 0..<m {
+                        let t = Int(nonzero[i])
+                        (pRows + i * n).update(from: p + t * L, count: n)
+                        (qRows + i * dh).update(from: q + t * ld, count: dh)
+                        (dORows + i * dh).update(from: dO + t * d + h * dh, count: dh)
+                    }
+                    smallProduct(dp, ldc: n, dORows, lda: dh, vT, ldb: n, m: m, n: n, k: dh, alpha: 1)
+                    smallProduct(dv, ldc: ld, pRows, lda: n, transA: true, dORows, ldb: dh, m: n, n: dh, k: m, beta: 1)
+                    for i in 0..<m { softmaxGradientRow(dp + i * n, probabilities: pRows + i * n, n: n) }
+                    smallProduct(dqRows, ldc: dh, dp, lda: n, k, ldb: ld, m: m, n: dh, k: n, alpha: scale)
+                    for i in 0..<m { accumulate(dq + Int(nonzero[i]) * ld, dqRows + i * dh, count: dh) }
+                    smallProduct(dk, ldc: ld, dp, lda: n, transA: true, qRows, ldb: dh, m: n, n: dh, k: m, alpha: scale, beta: 1)
+                } else {
+                    smallProduct(dp, ldc: L, dO + h * dh, lda: d, vT, ldb: n, m: n, n: n, k: dh, alpha: 1)
+                    smallProduct(dv, ldc: ld, p, lda: L, transA: true, dO + h * dh, ldb: d, m: n, n: dh, k: n, beta: 1)
+                    for i in 0..<n { softmaxGradientRow(dp + i * L, probabilities: p + i * L, n: n) }
+                    smallProduct(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                    smallProduct(dk, ldc: ld, dp, lda: L, transA: true, q, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                }
             }
         }
     }

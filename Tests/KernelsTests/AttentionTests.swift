@@ -265,13 +265,16 @@ func expectSameOnOneAndTwoThreads(
     #expect(relativeError(dqkv, dsaved.doubles) < 1e-5)
 }
 
-/// The sparse path: dO zero on most rows (the last layer's case, where only the readout's
-/// max-pool argmaxes and recent positions get a gradient), on some sequences all rows or no
-/// row; the same gradient as the kernel that saves probabilities, and as central
-/// differences on a small case.
-@Test(arguments: [1, 2, 3, 16]) func blockedAttentionBackwardSkipsZeroGradientRows(block: Int) {
-    let L = 300, d = 8, heads = 2
-    let lengths: [Int32] = [300, 37, 0, 5, 200, 129]
+/// The sparse path of both backward kernels: dO zero on most rows (the last layer's case,
+/// where only the readout's max-pool argmaxes and recent positions get a gradient), on some
+/// sequences all rows or no row. The gradient is linear in dO, so the dense path gives the
+/// same one as g(dO + E) - g(E) with E nonzero on every row; and central differences on a
+/// small case. 1 vs 2 threads bitwise; rows past a length, and a sequence without a nonzero
+/// row, untouched.
+@Test(arguments: [0, 1, 2, 3, 16]) func attentionBackwardSkipsZeroGradientRows(block: Int) {
+    // block 0: the kernel that saves probabilities; else the blocked kernel with that block
+    let L = block == 0 ? 70 : 300, d = 8, heads = 2
+    let lengths: [Int32] = block == 0 ? [70, 37, 0, 5, 64, 50] : [300, 37, 0, 5, 200, 129]
     let U = lengths.count
     let qkv = randomFloats(U * L * 3 * d, seed: 28, in: -1...1)
     var dout = randomFloats(U * L * d, seed: 29)
@@ -281,23 +284,29 @@ func expectSameOnOneAndTwoThreads(
         }
     }
     dout[(4 * L + 17) * d + 3] = -0.0   // a row of (signed) zeros is a zero row
+    let (_, probs) = selfAttentionForward(qkv, AttentionCase(lengths: lengths, L: L, d: d, heads: heads))
     var out = [Float](repeating: .nan, count: U * L * d), lse = [Float](repeating: .nan, count: U * L * heads)
-    blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads, block: block)
+    if block > 0 {
+        blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads, block: block)
+    }
     let dqkv0 = randomFloats(qkv.count, seed: 30)
-    func run() -> [Float] {
+    func backward(_ dO: [Float]) -> [Float] {
         var dqkv = dqkv0
-        blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d,
-                                 heads: heads, block: block)
+        if block == 0 {
+            attentionBackward(dqkv: &dqkv, dout: dO, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+        } else {
+            blockedAttentionBackward(dqkv: &dqkv, dout: dO, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d,
+                                     heads: heads, block: block)
+        }
         return dqkv
     }
-    let one = withThreads(1) { run() }, two = withThreads(2) { run() }
-    expectIdentical(one, two, "sparse blocked backward, 1 vs 2 threads")
-    let (_, probs) = selfAttentionForward(qkv, AttentionCase(lengths: lengths, L: L, d: d, heads: heads))
-    var dsaved = dqkv0
-    attentionBackward(dqkv: &dsaved, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
-    let delta = { (g: [Float]) in zip(g, dqkv0).map { Double($0) - Double($1) } }
-    #expect(relativeError(delta(one), delta(dsaved)) < 1e-5)
-    // sequence 5 (no nonzero row) and every row past a length: untouched
+    let one = withThreads(1) { backward(dout) }, two = withThreads(2) { backward(dout) }
+    expectIdentical(one, two, "sparse attention backward, 1 vs 2 threads")
+    let e = randomFloats(dout.count, seed: 33).map { $0 == 0 ? 1 : $0 }
+    let withE = backward(zip(dout, e).map(+)), onlyE = backward(e)
+    let dense = zip(withE, onlyE).map { Double($0) - Double($1) }
+    let sparse = zip(one, dqkv0).map { Double($0) - Double($1) }
+    #expect(relativeError(sparse, dense) < 1e-4)
     for u in 0..<U {
         let first = u == 5 ? 0 : Int(lengths[u])
         for j in ((u * L + first) * 3 * d)..<((u + 1) * L * 3 * d) where one[j] != dqkv0[j] { Issue.record("dqkv[\(j)] changed"); break }
@@ -308,10 +317,15 @@ func expectSameOnOneAndTwoThreads(
     let sq = randomFloats(2 * 6 * 12, seed: 31, in: -2...2)
     var sd = randomFloats(2 * 6 * 4, seed: 32)
     for i in [1, 2, 4, 7, 8, 9, 10, 11] { for c in 0..<4 { sd[i * 4 + c] = 0 } }
-    var so = [Float](repeating: .nan, count: 2 * 6 * 4), sl = [Float](repeating: .nan, count: 2 * 6 * 2)
-    blockedAttentionForward(&so, lse: &sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
     var sg = [Float](repeating: 0, count: sq.count)
-    blockedAttentionBackward(dqkv: &sg, dout: sd, lse: sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
+    if block == 0 {
+        let (_, sp) = selfAttentionForward(sq, t)
+        attentionBackward(dqkv: &sg, dout: sd, probs: sp, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2)
+    } else {
+        var so = [Float](repeating: .nan, count: 2 * 6 * 4), sl = [Float](repeating: .nan, count: 2 * 6 * 2)
+        blockedAttentionForward(&so, lse: &sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
+        blockedAttentionBackward(dqkv: &sg, dout: sd, lse: sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
+    }
     let fd = centralDifference(at: sq.doubles) { dot(naiveAttention($0, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2), sd.doubles) }
     #expect(relativeError(sg, fd) < 1e-4)
 }
