@@ -60,7 +60,8 @@ public func blockedAttentionForward(
     tasks.withUnsafeBufferPointer { tasks in
         parallelFor(tasks.count, grain: Swift.max(1, 32_768 / Swift.max(block * L * d, 1))) { _, range in
             let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * scratchStride(L))
-            defer { s.deallocate() }
+            let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block)
+            defer { s.deallocate(); inverseSums.deallocate() }
             for t in range {
                 let u = Int(tasks[t].u), i0 = Int(tasks[t].i0), n = Int(lengths[u]), ldn = scratchStride(n)
                 let r = Swift.min(queryBlockRows(n, block: block), n - i0)
@@ -69,8 +70,16 @@ public func blockedAttentionForward(
                 for h in 0..<heads {
                     let q = base + i0 * ld + h * dh, v = base + 2 * d + h * dh
                     smallProduct(s, ldc: ldn, q, lda: ld, keysT + keysAt[u] + h * dh * ldn, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
-                    for i in 0..<r { lse[(row + i0 + i) * heads + h] = softmaxRowReturningLogSum(s + i * ldn, n: n) }
-                    smallProduct(out + (row + i0) * d + h * dh, ldc: d, s, lda: ldn, v, ldb: ld, m: r, n: dh, k: n)
+                    // exp(s - max) per row; P V is divided by the row's sum afterwards (r x dh
+                    // multiplies instead of a pass over the r x n probabilities)
+                    for i in 0..<r {
+                        let (mx, sum) = expRowMaxAndSum(s + i * ldn, n: n)
+                        lse[(row + i0 + i) * heads + h] = mx + logf(sum)
+                        inverseSums[i] = 1 / sum
+                    }
+                    let o = out + (row + i0) * d + h * dh
+                    smallProduct(o, ldc: d, s, lda: ldn, v, ldb: ld, m: r, n: dh, k: n)
+                    for i in 0..<r { Kernels.scale(o + i * d, by: inverseSums[i], count: dh) }
                 }
             }
         }

@@ -49,16 +49,21 @@ import Foundation
     _ = softmaxRowMaxAndSum(p, n: n)
 }
 
-/// `softmaxRow` that also returns log sum_j exp(p_j) (= max + log of the shifted sum), so
-/// the probabilities can be recomputed later as exp(p_j - lse) (blocked attention).
-@inlinable public func softmaxRowReturningLogSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> Float {
-    if n == 0 { return -.infinity }
-    let (mx, s) = softmaxRowMaxAndSum(p, n: n)
-    return mx + logf(s)
-}
-
 /// The softmax of one row in place; returns the row's max and sum_j exp(p_j - max).
 @inlinable @inline(__always) func softmaxRowMaxAndSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> (max: Float, sum: Float) {
+    let (mx, s) = expRowMaxAndSum(p, n: n)
+    if n == 0 { return (mx, s) }
+    let inv = SIMD8<Float>(repeating: 1 / s)
+    var i = 0
+    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
+    for j in i..<n { p[j] *= inv[0] }
+    return (mx, s)
+}
+
+/// The unnormalised softmax of one row in place, p_j = exp(p_j - max_k p_k); returns that max
+/// and the sum of the new p_j (blocked attention divides P V by the sum instead of P, and
+/// saves max + log(sum) to recompute P = exp(s - lse) in the backward). n = 0: (-inf, 0).
+@inlinable @inline(__always) public func expRowMaxAndSum(_ p: UnsafeMutablePointer<Float>, n: Int) -> (max: Float, sum: Float) {
     if n == 0 { return (-.infinity, 0) }
     var mx8 = SIMD8<Float>(repeating: -Float.infinity)
     var i = 0
@@ -66,12 +71,7 @@ import Foundation
     var mx = -Float.infinity
     for l in 0..<8 { mx = mx8[l] > mx ? mx8[l] : mx }
     for j in i..<n where p[j] > mx { mx = p[j] }
-    let s = expShiftedSum(p, n: n, by: mx)
-    let inv = SIMD8<Float>(repeating: 1 / s)
-    i = 0
-    while i + 8 <= n { store8(load8(p + i) * inv, p + i); i += 8 }
-    for j in i..<n { p[j] *= inv[0] }
-    return (mx, s)
+    return (mx, expShiftedSum(p, n: n, by: mx))
 }
 
 /// p_j = exp(p_j - shift) in place over n entries (SIMD8 `simdExp`).
