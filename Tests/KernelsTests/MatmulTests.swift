@@ -209,10 +209,10 @@ func transposedKeysScoresMatchNaive(_ shape: (Int, Int, Int)) {
 }
 
 /// `smallProduct` (attention's products with a head-wide output) against the naive twin:
-/// every tile tail (rows mod 6 and 4, columns mod 16 and 8), transposed and plain A, beta 0
+/// every tile tail (rows mod 6 and 4, single rows by 32, 16 and 8 columns, columns mod 16 and 8), transposed and plain A, beta 0
 /// (c NaN, never read) and beta 1, with and without a bias per column, strided operands,
 /// padding of c untouched.
-@Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 64), (7, 31, 65), (9, 24, 3), (13, 8, 200), (64, 16, 64)], [false, true])
+@Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 64), (7, 31, 65), (9, 24, 3), (13, 8, 200), (64, 16, 64), (65, 57, 16), (3, 40, 9)], [false, true])
 func smallProductMatchesNaive(_ shape: (Int, Int, Int), _ transA: Bool) {
     let (m, n, k) = shape
     let aRows = transA ? k : m, aCols = transA ? m : k
