@@ -212,7 +212,7 @@ struct BenchKernelsCommand: ParsableCommand {
         let x = UnsafeMutablePointer<Float>.allocate(capacity: n), y = UnsafeMutablePointer<Float>.allocate(capacity: n)
         let out = UnsafeMutablePointer<Float>.allocate(capacity: n)
         let w = UnsafeMutablePointer<Float>.allocate(capacity: width), bias = UnsafeMutablePointer<Float>.allocate(capacity: width)
-        let stats = UnsafeMutablePointer<Float>.allocate(capacity: 2 * rows)
+        let stats = UnsafeMutablePointer<Float>.allocate(capacity: 2 * (n / 32))
         defer { for p in [x, y, out, w, bias, stats] { p.deallocate() } }
         for i in 0..<n { x[i] = Float(i % 101) * 0.02 - 1; y[i] = Float(i % 37) * 0.05 - 0.9; out[i] = 0 }
         for j in 0..<width { w[j] = 1 + Float(j % 5) * 0.1; bias[j] = Float(j % 3) * 0.1 }
@@ -236,6 +236,13 @@ struct BenchKernelsCommand: ParsableCommand {
             parallelFor(rows, grain: rowGrain) { _, r in
                 layerNormForward(out + r.lowerBound * width, mean: stats + r.lowerBound, rstd: stats + rows + r.lowerBound,
                                  x + r.lowerBound * width, weight: w, bias: bias, rows: r.count, n: width)
+            }
+        }
+        // the Transformer's width (d_model 32): many short rows
+        measure("layerNorm[*,32]", bytes: 2 * n * 4) {
+            parallelFor(n / 32, grain: (1 << 16) / 32) { _, r in
+                layerNormForward(out + r.lowerBound * 32, mean: stats + r.lowerBound, rstd: stats + n / 32 + r.lowerBound,
+                                 x + r.lowerBound * 32, weight: w, bias: bias, rows: r.count, n: 32)
             }
         }
         measure("softmax[*,256]", bytes: 2 * n * 4) {
