@@ -29,12 +29,12 @@ score() {  # fusion -> the broadcast row of `braid bench score`
 }
 results=()
 for ((round = 1; round <= rounds; round++)); do
-train=$("$braid" bench train --config "$config" --data "$data" --threads "$threads" --batch-size "$batch")
-score_cfg=$(score "$fusion")
-score_late=$score_cfg
-[ "$fusion" = late ] || score_late=$(score late)
-reference=$(python3 - "$ref" --config "$config" --data "$data" --threads "$threads" --batch-size "$batch" \
-              --candidates "$candidates" --compile off <<'PY'
+  train=$("$braid" bench train --config "$config" --data "$data" --threads "$threads" --batch-size "$batch")
+  score_cfg=$(score "$fusion")
+  score_late=$score_cfg
+  [ "$fusion" = late ] || score_late=$(score late)
+  reference=$(python3 - "$ref" --config "$config" --data "$data" --threads "$threads" --batch-size "$batch" \
+                --candidates "$candidates" --compile off <<'PY'
 import json, resource, subprocess, sys
 run = subprocess.run([sys.executable] + sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 if run.returncode != 0:
@@ -44,9 +44,9 @@ r["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss 
 print(json.dumps(r))
 PY
 )
-{ echo "round $round braid train: $train"; echo "round $round braid score: $score_cfg"
-  [ "$fusion" = late ] || echo "round $round braid score: $score_late"; echo "round $round reference:   $reference"; } >&2
-results+=("$train" "$score_cfg" "$score_late" "$reference")
+  { echo "round $round braid train: $train"; echo "round $round braid score: $score_cfg"
+    [ "$fusion" = late ] || echo "round $round braid score: $score_late"; echo "round $round reference:   $reference"; } >&2
+  results+=("$train" "$score_cfg" "$score_late" "$reference")
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $load_start at start, $load_end at end"
@@ -59,11 +59,11 @@ med = statistics.median
 def figure(f):  # per round: (braid, reference) -> medians and the median of the per-round ratios
     pairs = [f(*run) for run in runs]
     return med(b for b, _ in pairs), med(r for _, r in pairs), med(b / r for b, r in pairs)
-train = figure(lambda t, s, late, r: (t['ex_per_s_median_step'], r['train_eager']['ex_per_s_median_step']))
-mean = figure(lambda t, s, late, r: (t['ex_per_s_mean'], r['train_eager']['ex_per_s_mean']))
-rss = figure(lambda t, s, late, r: (t['peak_rss_mb'], r['peak_rss_mb']))
-score = figure(lambda t, s, late, r: (s['p50_ms'], r['infer_eager']['p50_ms']))
-late = figure(lambda t, s, late, r: (late['p50_ms'], r['infer_eager']['p50_ms']))
+train = figure(lambda t, s, lt, r: (t['ex_per_s_median_step'], r['train_eager']['ex_per_s_median_step']))
+mean = figure(lambda t, s, lt, r: (t['ex_per_s_mean'], r['train_eager']['ex_per_s_mean']))
+rss = figure(lambda t, s, lt, r: (t['peak_rss_mb'], r['peak_rss_mb']))
+score = figure(lambda t, s, lt, r: (s['p50_ms'], r['infer_eager']['p50_ms']))
+late = figure(lambda t, s, lt, r: (lt['p50_ms'], r['infer_eager']['p50_ms']))
 fusion, ref_fusion = runs[0][1]['fusion'], runs[0][3]['fusion']
 rows = [
     ("train ex/s, median step", f"{train[0]:,.0f}", f"{train[1]:,.0f}", f"{train[2]:.2f}x", ">= 3x (#18)"),

@@ -74,26 +74,30 @@ public func attentionBackward(
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
                 let p = probs + (u * heads + h) * L * L
                 transposeInto(vT, v, ldb: ld, n: n, k: dh)
-                if m < n {
+                // the m query rows the products run on: all n in place, or the nonzero ones
+                // gathered (P, Q and dO rows) with dQ scattered back at the end
+                let sparse = m < n
+                if sparse {
                     for i in 0..<m {
                         let t = Int(nonzero[i])
                         (pRows + i * n).update(from: p + t * L, count: n)
                         (qRows + i * dh).update(from: q + t * ld, count: dh)
                         (dORows + i * dh).update(from: dO + t * d + h * dh, count: dh)
                     }
-                    smallProduct(dp, ldc: n, dORows, lda: dh, vT, ldb: n, m: m, n: n, k: dh, alpha: 1)
-                    smallProduct(dv, ldc: ld, pRows, lda: n, transA: true, dORows, ldb: dh, m: n, n: dh, k: m, beta: 1)
-                    for i in 0..<m { softmaxGradientRow(dp + i * n, probabilities: pRows + i * n, n: n) }
+                }
+                let (pm, ldp) = sparse ? (UnsafePointer(pRows), n) : (p, L)
+                let (qm, ldq) = sparse ? (UnsafePointer(qRows), dh) : (q, ld)
+                let (dOm, ldo) = sparse ? (UnsafePointer(dORows), dh) : (dO + h * dh, d)
+                smallProduct(dp, ldc: n, dOm, lda: ldo, vT, ldb: n, m: m, n: n, k: dh, alpha: 1)
+                smallProduct(dv, ldc: ld, pm, lda: ldp, transA: true, dOm, ldb: ldo, m: n, n: dh, k: m, beta: 1)
+                for i in 0..<m { softmaxGradientRow(dp + i * n, probabilities: pm + i * ldp, n: n) }
+                if sparse {
                     smallProduct(dqRows, ldc: dh, dp, lda: n, k, ldb: ld, m: m, n: dh, k: n, alpha: scale)
                     for i in 0..<m { accumulate(dq + Int(nonzero[i]) * ld, dqRows + i * dh, count: dh) }
-                    smallProduct(dk, ldc: ld, dp, lda: n, transA: true, qRows, ldb: dh, m: n, n: dh, k: m, alpha: scale, beta: 1)
                 } else {
-                    smallProduct(dp, ldc: L, dO + h * dh, lda: d, vT, ldb: n, m: n, n: n, k: dh, alpha: 1)
-                    smallProduct(dv, ldc: ld, p, lda: L, transA: true, dO + h * dh, ldb: d, m: n, n: dh, k: n, beta: 1)
-                    for i in 0..<n { softmaxGradientRow(dp + i * L, probabilities: p + i * L, n: n) }
-                    smallProduct(dq, ldc: ld, dp, lda: L, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
-                    smallProduct(dk, ldc: ld, dp, lda: L, transA: true, q, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                    smallProduct(dq, ldc: ld, dp, lda: n, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
                 }
+                smallProduct(dk, ldc: ld, dp, lda: n, transA: true, qm, ldb: ldq, m: n, n: dh, k: m, alpha: scale, beta: 1)
             }
         }
     }
