@@ -128,7 +128,7 @@ public func blockedAttentionBackward(
             var m = 0
             for i in 0..<n where !isZeroRow(dO + i * d, count: d) { nonzero[m] = Int32(i); m += 1 }
             if m == 0 { continue }
-            let rows = queryBlockRows(m == n ? n : m, block: block)
+            let rows = queryBlockRows(m, block: block)
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
@@ -136,35 +136,34 @@ public func blockedAttentionBackward(
                 transposeInto(vT, v, ldb: ld, n: n, k: dh, ldt: ldn)
                 dkHead.update(repeating: 0, count: n * dh)
                 dvHead.update(repeating: 0, count: n * dh)
-                if m < n {
+                // the m query rows the products run on: all n in place, or the nonzero ones
+                // gathered (Q, dO and lse rows) with dQ scattered back per block
+                let sparse = m < n
+                if sparse {
                     for i in 0..<m {
                         let t = Int(nonzero[i])
                         (qRows + i * dh).update(from: q + t * ld, count: dh)
                         (dORows + i * dh).update(from: dO + t * d + h * dh, count: dh)
                         lseRows[i] = lse[(row + t) * heads + h]
                     }
-                    for i0 in stride(from: 0, to: m, by: rows) {
-                        let r = Swift.min(rows, m - i0)
-                        smallProduct(s, ldc: ldn, qRows + i0 * dh, lda: dh, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
-                        for i in 0..<r { expShifted(s + i * ldn, n: n, by: lseRows[i0 + i]) }
-                        smallProduct(dp, ldc: ldn, dORows + i0 * dh, lda: dh, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
-                        smallProduct(dvHead, ldc: dh, s, lda: ldn, transA: true, dORows + i0 * dh, ldb: dh, m: n, n: dh, k: r, beta: 1)
-                        for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
+                }
+                let (qm, ldq) = sparse ? (UnsafePointer(qRows), dh) : (q, ld)
+                let (dOm, ldo) = sparse ? (UnsafePointer(dORows), dh) : (dO + h * dh, d)
+                let (lseM, lseStride) = sparse ? (UnsafePointer(lseRows), 1) : (lse + row * heads + h, heads)
+                for i0 in stride(from: 0, to: m, by: rows) {
+                    let r = Swift.min(rows, m - i0)
+                    smallProduct(s, ldc: ldn, qm + i0 * ldq, lda: ldq, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
+                    for i in 0..<r { expShifted(s + i * ldn, n: n, by: lseM[(i0 + i) * lseStride]) }
+                    smallProduct(dp, ldc: ldn, dOm + i0 * ldo, lda: ldo, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
+                    smallProduct(dvHead, ldc: dh, s, lda: ldn, transA: true, dOm + i0 * ldo, ldb: ldo, m: n, n: dh, k: r, beta: 1)
+                    for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
+                    if sparse {
                         smallProduct(dqRows, ldc: dh, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale)
                         for i in 0..<r { accumulate(dq + Int(nonzero[i0 + i]) * ld, dqRows + i * dh, count: dh) }
-                        smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, qRows + i0 * dh, ldb: dh, m: n, n: dh, k: r, alpha: scale, beta: 1)
-                    }
-                } else {
-                    for i0 in stride(from: 0, to: n, by: rows) {
-                        let r = Swift.min(rows, n - i0)
-                        smallProduct(s, ldc: ldn, q + i0 * ld, lda: ld, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
-                        for i in 0..<r { expShifted(s + i * ldn, n: n, by: lse[(row + i0 + i) * heads + h]) }
-                        smallProduct(dp, ldc: ldn, dO + i0 * d + h * dh, lda: d, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
-                        smallProduct(dvHead, ldc: dh, s, lda: ldn, transA: true, dO + i0 * d + h * dh, ldb: d, m: n, n: dh, k: r, beta: 1)
-                        for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
+                    } else {
                         smallProduct(dq + i0 * ld, ldc: ld, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
-                        smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, q + i0 * ld, ldb: ld, m: n, n: dh, k: r, alpha: scale, beta: 1)
                     }
+                    smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, qm + i0 * ldq, ldb: ldq, m: n, n: dh, k: r, alpha: scale, beta: 1)
                 }
                 for j in 0..<n {
                     accumulate(dk + j * ld, dkHead + j * dh, count: dh)
