@@ -2,19 +2,21 @@ import Foundation
 
 // Blocked self-attention: the same result and qkv/out layouts as `attentionForward` /
 // `attentionBackward` (Attention.swift), without the [L, L] probabilities per sequence and
-// head. Query rows are taken `block` at a time; a block's scores S [r, n] live in per-thread
-// scratch only while they are used, and the forward keeps one number per query row and
+// head. The forward takes query rows `block` at a time; a block's scores S [r, n] live in
+// per-thread scratch only while they are used, and it keeps one number per query row and
 // head, the log-sum-exp lse_i = log sum_j exp(s_ij) (s_ij = scale q_i . k_j), from which the
-// backward recomputes P = exp(S - lse). Memory: O(block * L) per thread instead of
-// O(heads * L^2) per sequence; cost: one more Q K^T product and exp pass in the backward.
+// backward recomputes P = exp(S - lse) one block x block tile at a time. Memory: O(block * L)
+// per thread instead of O(heads * L^2) per sequence; cost: one more Q K^T product and exp
+// pass in the backward.
 
-/// Nominal query rows per block of the blocked attention kernels (`queryBlockRows` balances
-/// them to block ..< 2 block rows; scratch per thread: 2 x [2 block, scratchStride(L)]).
+/// Nominal query rows per block of the blocked attention forward (`queryBlockRows` balances
+/// them to block ..< 2 block rows; scratch per thread: [2 block, scratchStride(L)]), and the
+/// backward's query and key block.
 public let attentionBlockRows = 64
 
-/// The block the kernels use at sequence length L: `attentionBlockRows`, fewer for long
-/// sequences (16 at L 1024) so a block's scores and their gradient, 2 x [2 block, L]
-/// floats, stay within about 256 KiB (the per-core L2) instead of streaming through memory.
+/// The forward's block at sequence length L: `attentionBlockRows`, fewer for long sequences
+/// (16 at L 1024) so a block's scores, [2 block, L] floats, stay well inside the per-core L2
+/// instead of streaming through memory.
 public func attentionBlock(length L: Int) -> Int { Swift.min(attentionBlockRows, Swift.max(8, 16_384 / Swift.max(L, 1))) }
 
 /// Whether self-attention over sequences of at most L positions runs blocked (keeping only
@@ -86,11 +88,16 @@ public func blockedAttentionForward(
     }
 }
 
-/// Blocked self-attention backward: accumulates into dqkv (layout of qkv) from dout, with
-/// the forward's lse. Per sequence, head and query block: S = scale Q_b K^T, P = exp(S - lse),
-/// dP = dO_b V^T, dV += P^T dO_b, dS = P (dP - rowsum(P dP)), dQ_b += scale dS K,
-/// dK += scale dS^T Q_b (dK and dV of a sequence and head summed over its blocks in a scratch,
-/// then added to dqkv). Sequences are split over the threads (each owns its dK, dV).
+/// Blocked self-attention backward: accumulates into dqkv (layout of qkv) from dout, with the
+/// forward's output `out` and lse. Per sequence and head, keys are taken `block` at a time
+/// (outer loop) and query rows `block` at a time (inner loop), as FlashAttention-2's backward:
+/// S = scale Q_r K_c^T, P = exp(S - lse), dV_c += P^T dO_r, dP = dO_r V_c^T,
+/// dS = P (dP - D), dQ_r += scale dS K_c, dK_c += scale dS^T Q_r, where
+/// D_i = rowsum(P dP)_i = dO_i . O_i (the forward's output row, so no pass over a whole score
+/// row is needed). dK_c and dV_c stay in a [block, d_h] scratch over all query blocks and are
+/// added to dqkv once; every product and score tile is at most block x block (in L1), and
+/// every product's inner dimension is d_h or a block (not 16 rows of a 1024-long row).
+/// Sequences are split over the threads (each owns its dK, dV).
 ///
 /// Query rows whose dO row is exactly zero contribute exactly nothing (their dP, dS and the
 /// dV, dQ, dK terms are all zero), so when some rows of a sequence are zero the kernel runs
@@ -100,74 +107,77 @@ public func blockedAttentionForward(
 /// d + K nonzero rows per sequence, so at L 1024 that layer's attention backward costs
 /// m / n of the dense one.
 public func blockedAttentionBackward(
-    dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, lse: UnsafePointer<Float>,
+    dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,
     offsets: UnsafePointer<Int32>? = nil, block: Int? = nil
 ) {
-    let block = block ?? attentionBlock(length: L)
+    let block = Swift.max(1, block ?? attentionBlockRows)
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     parallelFor(U, grain: Swift.max(1, 16_384 / Swift.max(L * L * dh, 1))) { _, range in
-        let ldL = scratchStride(L)
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: 4 * block * ldL + 2 * dh * ldL + 4 * L * dh + 2 * block * dh + L)
+        let lds = scratchStride(block)
+        // a tile's scores / probabilities and dP / dS [block, lds]; one key block's K^T and
+        // V^T [dh, lds] and its dK, dV [block, dh]; the gathered rows (Q, dO, dQ [L, dh],
+        // lse and D [L])
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * lds + 2 * dh * lds + 2 * block * dh + 3 * L * dh + 2 * L)
         defer { s.deallocate() }
-        let dp = s + 2 * block * ldL, kT = dp + 2 * block * ldL, vT = kT + dh * ldL
-        // one head's dK and dV [n, dh], contiguous while the query blocks add into them (in
-        // dqkv their rows are 3d floats apart and, with q, k, v and the scratch above, one
-        // sequence's working set outgrew L2), then added to dqkv once
-        let dkHead = vT + dh * ldL, dvHead = dkHead + L * dh
-        // the sparse path's gathered Q rows, dO rows [m, dh], their lse [m] and a block's dQ
-        let qRows = dvHead + L * dh, dORows = qRows + L * dh, dqRows = dORows + L * dh, lseRows = dqRows + 2 * block * dh
+        let dp = s + block * lds, kT = dp + block * lds, vT = kT + dh * lds, dkBlock = vT + dh * lds, dvBlock = dkBlock + block * dh
+        let qRows = dvBlock + block * dh, dORows = qRows + L * dh, dqRows = dORows + L * dh, lseRows = dqRows + L * dh
+        let dRows = lseRows + L
         let nonzero = UnsafeMutablePointer<Int32>.allocate(capacity: Swift.max(L, 1))
         defer { nonzero.deallocate() }
         for u in range {
-            let n = Int(lengths[u]), ldn = scratchStride(n)
+            let n = Int(lengths[u])
             if n == 0 { continue }
             let row = offsets.map { Int($0[u]) } ?? u * L
-            let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d
+            let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d, o = out + row * d
             var m = 0
             for i in 0..<n where !isZeroRow(dO + i * d, count: d) { nonzero[m] = Int32(i); m += 1 }
             if m == 0 { continue }
-            let rows = queryBlockRows(m, block: block)
+            let sparse = m < n
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
-                transposeInto(kT, k, ldb: ld, n: n, k: dh, ldt: ldn)
-                transposeInto(vT, v, ldb: ld, n: n, k: dh, ldt: ldn)
-                dkHead.update(repeating: 0, count: n * dh)
-                dvHead.update(repeating: 0, count: n * dh)
                 // the m query rows the products run on: all n in place, or the nonzero ones
-                // gathered (Q, dO and lse rows) with dQ scattered back per block
-                let sparse = m < n
-                if sparse {
-                    for i in 0..<m {
-                        let t = Int(nonzero[i])
+                // gathered (Q, dO and lse rows) with dQ summed in a scratch and scattered back
+                for i in 0..<m {
+                    let t = sparse ? Int(nonzero[i]) : i
+                    dRows[i] = dotProduct(dO + t * d + h * dh, o + t * d + h * dh, count: dh)
+                    if sparse {
                         (qRows + i * dh).update(from: q + t * ld, count: dh)
                         (dORows + i * dh).update(from: dO + t * d + h * dh, count: dh)
                         lseRows[i] = lse[(row + t) * heads + h]
                     }
                 }
+                if sparse { dqRows.update(repeating: 0, count: m * dh) }
                 let (qm, ldq) = sparse ? (UnsafePointer(qRows), dh) : (q, ld)
                 let (dOm, ldo) = sparse ? (UnsafePointer(dORows), dh) : (dO + h * dh, d)
                 let (lseM, lseStride) = sparse ? (UnsafePointer(lseRows), 1) : (lse + row * heads + h, heads)
-                for i0 in stride(from: 0, to: m, by: rows) {
-                    let r = Swift.min(rows, m - i0)
-                    smallProduct(s, ldc: ldn, qm + i0 * ldq, lda: ldq, kT, ldb: ldn, m: r, n: n, k: dh, alpha: scale)
-                    for i in 0..<r { expShifted(s + i * ldn, n: n, by: lseM[(i0 + i) * lseStride]) }
-                    smallProduct(dp, ldc: ldn, dOm + i0 * ldo, lda: ldo, vT, ldb: ldn, m: r, n: n, k: dh, alpha: 1)
-                    smallProduct(dvHead, ldc: dh, s, lda: ldn, transA: true, dOm + i0 * ldo, ldb: ldo, m: n, n: dh, k: r, beta: 1)
-                    for i in 0..<r { softmaxGradientRow(dp + i * ldn, probabilities: s + i * ldn, n: n) }
-                    if sparse {
-                        smallProduct(dqRows, ldc: dh, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale)
-                        for i in 0..<r { accumulate(dq + Int(nonzero[i0 + i]) * ld, dqRows + i * dh, count: dh) }
-                    } else {
-                        smallProduct(dq + i0 * ld, ldc: ld, dp, lda: ldn, k, ldb: ld, m: r, n: dh, k: n, alpha: scale, beta: 1)
+                let (dqm, lddq) = sparse ? (dqRows, dh) : (dq, ld)
+                for j0 in stride(from: 0, to: n, by: block) {
+                    let c = Swift.min(block, n - j0)
+                    transposeInto(kT, k + j0 * ld, ldb: ld, n: c, k: dh, ldt: lds)
+                    transposeInto(vT, v + j0 * ld, ldb: ld, n: c, k: dh, ldt: lds)
+                    dkBlock.update(repeating: 0, count: c * dh)
+                    dvBlock.update(repeating: 0, count: c * dh)
+                    for i0 in stride(from: 0, to: m, by: block) {
+                        let r = Swift.min(block, m - i0)
+                        smallProduct(s, ldc: lds, qm + i0 * ldq, lda: ldq, kT, ldb: lds, m: r, n: c, k: dh, alpha: scale)
+                        for i in 0..<r { expShifted(s + i * lds, n: c, by: lseM[(i0 + i) * lseStride]) }
+                        smallProduct(dvBlock, ldc: dh, s, lda: lds, transA: true, dOm + i0 * ldo, ldb: ldo, m: c, n: dh, k: r, beta: 1)
+                        smallProduct(dp, ldc: lds, dOm + i0 * ldo, lda: ldo, vT, ldb: lds, m: r, n: c, k: dh)
+                        for i in 0..<r { softmaxGradientRow(dp + i * lds, probabilities: s + i * lds, n: c, rowDot: dRows[i0 + i]) }
+                        smallProduct(dqm + i0 * lddq, ldc: lddq, dp, lda: lds, k + j0 * ld, ldb: ld, m: r, n: dh, k: c, alpha: scale, beta: 1)
+                        smallProduct(dkBlock, ldc: dh, dp, lda: lds, transA: true, qm + i0 * ldq, ldb: ldq, m: c, n: dh, k: r,
+                                     alpha: scale, beta: 1)
                     }
-                    smallProduct(dkHead, ldc: dh, dp, lda: ldn, transA: true, qm + i0 * ldq, ldb: ldq, m: n, n: dh, k: r, alpha: scale, beta: 1)
+                    for j in 0..<c {
+                        accumulate(dk + (j0 + j) * ld, dkBlock + j * dh, count: dh)
+                        accumulate(dv + (j0 + j) * ld, dvBlock + j * dh, count: dh)
+                    }
                 }
-                for j in 0..<n {
-                    accumulate(dk + j * ld, dkHead + j * dh, count: dh)
-                    accumulate(dv + j * ld, dvHead + j * dh, count: dh)
+                if sparse {
+                    for i in 0..<m { accumulate(dq + Int(nonzero[i]) * ld, dqRows + i * dh, count: dh) }
                 }
             }
         }
@@ -187,6 +197,26 @@ public func blockedAttentionBackward(
 @inlinable public func isZeroRow(_ x: UnsafePointer<Float>, count: Int) -> Bool {
     for i in 0..<count where x[i] != 0 { return false }
     return true
+}
+
+/// dp_j = p_j (dp_j - rowDot) in place over n entries (SIMD8): the softmax backward of one row
+/// when rowDot = sum_k p_k dp_k is known beforehand (blocked attention: dO_i . O_i).
+@inlinable public func softmaxGradientRow(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, n: Int,
+                                          rowDot: Float) {
+    let dot8 = SIMD8<Float>(repeating: rowDot)
+    var i = 0
+    while i + 8 <= n { store8(load8(p + i) * (load8(dp + i) - dot8), dp + i); i += 8 }
+    for j in i..<n { dp[j] = p[j] * (dp[j] - rowDot) }
+}
+
+/// sum_t a_t b_t over `count` floats (SIMD8, then the tail).
+@inlinable public func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var s8 = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= count { s8 = s8.addingProduct(load8(a + i), load8(b + i)); i += 8 }
+    var s = s8.sum()
+    for j in i..<count { s += a[j] * b[j] }
+    return s
 }
 
 /// The softmax backward of one row in place: dp_j = p_j (dp_j - sum_k p_k dp_k) (SIMD8).

@@ -19,12 +19,25 @@ public func matmul(
     }
     // Large products: the rows of c split over Braid's threads, one single-threaded
     // sgemm each (OpenBLAS's own threads would fight Braid's loops on 2 cores).
-    let chunks = m * n * k >= 1 << 20 ? Swift.min(Threads.count, m) : 1
+    let chunks = productChunks(m: m, n: n, k: k, throughBLAS: !runsAsSmallProduct(n: n, k: k))
     let lda = transA ? m : k
     parallelFor(m, grain: (m + chunks - 1) / chunks) { _, rows in
         gemm(c + rows.lowerBound * n, ldc: n, a + (transA ? rows.lowerBound : rows.lowerBound * lda), lda: lda, b, ldb: transB ? k : n,
              m: rows.count, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta)
     }
+}
+
+/// The chunks of c's m rows a large product (m n k >= 2^20) is split into over Braid's threads:
+/// `Threads.count`, except for a product through OpenBLAS on a thread where
+/// `ProductSplitting.isEnabled` is false (a training shard), which runs as one call. OpenBLAS's
+/// value for an entry depends on the call's m (~3% of the entries of 512 x 256 x 246 differ in
+/// the last bits between one call and two of 256 rows), so a shard split by the thread count
+/// gave other gradients with 2 threads than with 1 (2 threads vs 2 MPI ranks of 1 thread:
+/// docs/DECISIONS.md). `smallProduct`'s entries do not depend on m, so its products split freely.
+@inlinable func productChunks(m: Int, n: Int, k: Int, throughBLAS: Bool) -> Int {
+    guard m * n * k >= 1 << 20 else { return 1 }
+    if throughBLAS && !ProductSplitting.isEnabled { return 1 }
+    return Swift.min(Threads.count, m)
 }
 
 /// Whether `gemm` (and so `matmul` and the linear layers) runs a product with inner dimension k
@@ -70,8 +83,9 @@ func linearRows(
     m: Int, n: Int, k: Int, epilogue: (UnsafeMutablePointer<Float>, Range<Int>) -> Void
 ) {
     if m == 0 || n == 0 { return }
-    let chunks = m * n * k >= 1 << 20 ? Swift.min(Threads.count, m) : 1
-    if k > 0 && runsAsSmallProduct(n: n, k: k) {
+    let small = k > 0 && runsAsSmallProduct(n: n, k: k)
+    let chunks = productChunks(m: m, n: n, k: k, throughBLAS: !small)
+    if small {
         let wT = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
         defer { wT.deallocate() }
         transposeInto(wT, w, ldb: k, n: n, k: k)

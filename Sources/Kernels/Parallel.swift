@@ -1,4 +1,5 @@
 import CBLAS
+import Glibc
 
 /// The number of worker threads Braid's own loops and OpenBLAS use.
 ///
@@ -47,4 +48,29 @@ public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> V
         return
     }
     withoutActuallyEscaping(body) { WorkerPool.shared.run(n: n, chunks: chunks, $0) }
+}
+
+/// Whether the calling thread may split a large OpenBLAS product over Braid's threads
+/// (`productChunks`). A training shard turns it off for its forward and backward pass
+/// (`ShardedStep`): the shards are the parallelism there, and a shard's values must not depend
+/// on the thread count (OpenBLAS's do on the rows per call), so that 2 threads in one process
+/// and 2 MPI ranks of 1 thread compute the same gradients, bit for bit. Per thread: shards run
+/// at once on different threads.
+public enum ProductSplitting {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// False while the calling thread is inside `withoutSplitting`.
+    public static var isEnabled: Bool { pthread_getspecific(key) == nil }
+
+    /// Runs `body` with splitting off on the calling thread (restored afterwards; nests).
+    public static func withoutSplitting<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(key)
+        pthread_setspecific(key, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(key, previous) }
+        return try body()
+    }
 }

@@ -29,6 +29,8 @@ public struct ShardedStepResult {
 /// cores they scaled 1.2x. Whole shards share nothing until the merge (one pass over the dense
 /// gradient block and the touched embedding rows), as MPI ranks share nothing until the
 /// allreduce. Inside a shard a `parallelFor` is the pool's nested loop: a shard that finishes first takes its chunks.
+/// A shard's values do not depend on the thread count (`ProductSplitting`, fixed layer-norm
+/// partial sums), so 2 threads give the same model as 2 MPI ranks of 1 thread, bit for bit.
 ///
 /// With `count` 1 it is exactly the plain step: `model`'s own forward and backward, no scaling.
 public final class ShardedStep {
@@ -61,10 +63,14 @@ public final class ShardedStep {
                 for s in range where batches[s].count > 0 {
                     let t0 = clock()
                     let model = models[s], batch = batches[s]
-                    let tape = Tape()
-                    let loss = tape.record { model.loss(model(batch), batch: batch) }
-                    let t1 = clock()
-                    tape.backward(loss)
+                    // one OpenBLAS call per product: the same values with any thread count
+                    let (loss, t1) = ProductSplitting.withoutSplitting {
+                        let tape = Tape()
+                        let loss = tape.record { model.loss(model(batch), batch: batch) }
+                        let t1 = clock()
+                        tape.backward(loss)
+                        return (loss, t1)
+                    }
                     losses[s] = Double(loss[0]) * Double(batch.count)
                     if s == 0 { shard0End = clock(); forward = t1 - t0; backward = shard0End - t1 }
                 }

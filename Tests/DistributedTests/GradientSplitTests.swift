@@ -114,4 +114,28 @@ import Training
         #expect(zip(Self.stored(model).dense, one.dense).allSatisfy { abs($0 - $1) <= 1e-6 * max(abs($1), 1) })
         store.zeroGradients()
     }
+
+    /// Two shards leave the same gradient bits on 1 thread as on 2: inside a shard, products
+    /// through OpenBLAS (whose entries depend on the rows per call) run as one call and layer
+    /// norm's partial sums have fixed blocks, so 2 threads in one process train what 2 MPI ranks
+    /// of 1 thread train. Every row 160 times: shards of ~1,900 rows and ~13k tokens, so weight
+    /// gradients go through OpenBLAS above the size where a product splits, and the layer norms
+    /// over tokens have several blocks (with the split following the thread count, ~1/3 of
+    /// the dense gradients differed in the last bits).
+    @Test func shardGradientsDoNotDependOnTheThreadCount() throws {
+        let (rows, model, plan) = try Self.fixture()
+        let big = plan.flatMap { Array(repeating: $0, count: 160) }
+        let sharded = ShardedStep(model: model, shards: 2)
+        let batches = sharded.shards(of: big).map { rows.batch(rows: $0) }
+        func gradients(threads: Int) -> Gradients {
+            model.parameters.zeroGradients()
+            defer { model.parameters.zeroGradients() }
+            _ = withThreads(threads) { sharded.run(batches) }
+            return Self.stored(model)
+        }
+        let one = gradients(threads: 1), two = gradients(threads: 2)
+        let differing = zip(one.dense, two.dense).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(differing) of \(one.dense.count) dense gradients differ")
+        #expect(one.sparse == two.sparse)
+    }
 }

@@ -206,7 +206,7 @@ func expectSameOnOneAndTwoThreads(
     #expect(relativeError(out, naive(qkv.doubles)) < 1e-5)
     let dout = randomFloats(U * t.L * t.d, seed: 22), dqkv0 = randomFloats(qkv.count, seed: 23)
     var dqkv = dqkv0
-    blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d,
+    blockedAttentionBackward(dqkv: &dqkv, dout: dout, out: out, lse: lse, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d,
                              heads: t.heads, block: block)
     let fd = centralDifference(at: qkv.doubles) { dot(naive($0), dout.doubles) }
     #expect(relativeError(zip(dqkv, dqkv0).map { Double($0) - Double($1) }, fd) < 1e-4)
@@ -222,7 +222,7 @@ func expectSameOnOneAndTwoThreads(
     let pdout = valid.flatMap { dout[($0 * t.d)..<(($0 + 1) * t.d)] }
     let pd0 = valid.flatMap { dqkv0[($0 * ld)..<(($0 + 1) * ld)] }
     var pd = pd0
-    blockedAttentionBackward(dqkv: &pd, dout: pdout, lse: plse, qkv: packed, lengths: t.lengths, sequences: U, length: t.L, dim: t.d,
+    blockedAttentionBackward(dqkv: &pd, dout: pdout, out: pout, lse: plse, qkv: packed, lengths: t.lengths, sequences: U, length: t.L, dim: t.d,
                              heads: t.heads, offsets: offsets, block: block)
     expectIdentical(pd, valid.flatMap { dqkv[($0 * ld)..<(($0 + 1) * ld)] }, "packed vs padded backward")
 }
@@ -237,7 +237,7 @@ func expectSameOnOneAndTwoThreads(
         var out = [Float](repeating: .nan, count: U * L * d), lse = [Float](repeating: .nan, count: U * L * heads)
         blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
         var dqkv = [Float](repeating: 0, count: qkv.count)
-        blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+        blockedAttentionBackward(dqkv: &dqkv, dout: dout, out: out, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
         return (out, dqkv)
     }
     let one = expectSameOnOneAndTwoThreads("blocked", qkv: qkv, lengths: lengths, L: L, d: d, heads: heads, run)
@@ -257,7 +257,7 @@ func expectSameOnOneAndTwoThreads(
     var out = [Float](repeating: .nan, count: U * L * d), lse = [Float](repeating: .nan, count: U * L * heads)
     blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
     var dqkv = [Float](repeating: 0, count: qkv.count)
-    blockedAttentionBackward(dqkv: &dqkv, dout: dout, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+    blockedAttentionBackward(dqkv: &dqkv, dout: dout, out: out, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
     let (saved, probs) = selfAttentionForward(qkv, AttentionCase(lengths: lengths, L: L, d: d, heads: heads))
     var dsaved = [Float](repeating: 0, count: qkv.count)
     attentionBackward(dqkv: &dsaved, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
@@ -295,7 +295,7 @@ func expectSameOnOneAndTwoThreads(
         if block == 0 {
             attentionBackward(dqkv: &dqkv, dout: dO, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
         } else {
-            blockedAttentionBackward(dqkv: &dqkv, dout: dO, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d,
+            blockedAttentionBackward(dqkv: &dqkv, dout: dO, out: out, lse: lse, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d,
                                      heads: heads, block: block)
         }
         return dqkv
@@ -324,7 +324,7 @@ func expectSameOnOneAndTwoThreads(
     } else {
         var so = [Float](repeating: .nan, count: 2 * 6 * 4), sl = [Float](repeating: .nan, count: 2 * 6 * 2)
         blockedAttentionForward(&so, lse: &sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
-        blockedAttentionBackward(dqkv: &sg, dout: sd, lse: sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
+        blockedAttentionBackward(dqkv: &sg, dout: sd, out: so, lse: sl, qkv: sq, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2, block: block)
     }
     let fd = centralDifference(at: sq.doubles) { dot(naiveAttention($0, lengths: t.lengths, sequences: 2, length: 6, dim: 4, heads: 2), sd.doubles) }
     #expect(relativeError(sg, fd) < 1e-4)

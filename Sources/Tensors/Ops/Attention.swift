@@ -46,7 +46,7 @@ func attentionOp(_ qkv: Tensor, outputShape: [Int], lengths: [Int32], offsets: [
     y.recordBackward(on: tape) { dy in
         withPointers { lp, op in
             if blocked {
-                blockedAttentionBackward(dqkv: qkv.ensureGrad(), dout: dy, lse: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
+                blockedAttentionBackward(dqkv: qkv.ensureGrad(), dout: dy, out: y.data, lse: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
                                          length: L, dim: d, heads: heads, offsets: op)
             } else {
                 attentionBackward(dqkv: qkv.ensureGrad(), dout: dy, probs: saved.data, qkv: qkv.data, lengths: lp, sequences: U,

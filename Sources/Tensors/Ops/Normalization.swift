@@ -15,18 +15,22 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e
     }
     y.recordBackward(on: tape) { dy in
         let dx = x.requiresGrad ? x.ensureGrad() : nil
-        // weight/bias gradients: per-chunk partial sums combined in chunk order (deterministic)
-        let chunks = Swift.max(1, Swift.min(Threads.count, rows / 4096))
-        let partial = Tensor(shape: [chunks, 2 * n], zeroed: true)
-        parallelFor(rows, grain: 4096) { c, r in
-            let pw = partial.data + c * 2 * n
-            layerNormBackward(dx: dx.map { $0 + r.lowerBound * n }, dweight: pw, dbias: pw + n,
-                              dy + r.lowerBound * n, x.data + r.lowerBound * n, weight: weight.data,
-                              mean: mean + r.lowerBound, rstd: rstd + r.lowerBound, rows: r.count, n: n)
+        // weight/bias gradients: partial sums over blocks of ~4096 rows (boundaries set by the
+        // row count alone, not the thread count), combined in block order: the same values
+        // with any number of threads
+        let blocks = Swift.max(1, rows / 4096)
+        let partial = Tensor(shape: [blocks, 2 * n], zeroed: true)
+        parallelFor(blocks, grain: 1) { _, range in
+            for b in range {
+                let lo = b * rows / blocks, count = (b + 1) * rows / blocks - lo
+                let pw = partial.data + b * 2 * n
+                layerNormBackward(dx: dx.map { $0 + lo * n }, dweight: pw, dbias: pw + n, dy + lo * n, x.data + lo * n,
+                                  weight: weight.data, mean: mean + lo, rstd: rstd + lo, rows: count, n: n)
+            }
         }
         if weight.requiresGrad || bias.requiresGrad {
             let dw = weight.ensureGrad(), db = bias.ensureGrad()
-            for c in 0..<chunks {
+            for c in 0..<blocks {
                 accumulate(dw, partial.data + c * 2 * n, count: n)
                 accumulate(db, partial.data + c * 2 * n + n, count: n)
             }
