@@ -47,3 +47,25 @@
 @inlinable public func gatherRowsOf(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, index: UnsafePointer<Int32>, count: Int, n: Int) {
     for i in 0..<count { (out + i * n).update(from: x + Int(index[i]) * n, count: n) }
 }
+
+/// The indices of the rows of x [rows, n] holding a nonzero, in order, written to `out`
+/// [rows]: their count, or nil as soon as it passes `limit` (a dense x costs about one read
+/// per row, since its rows' first elements are nonzero). Naive twin: `isZeroRow` per row.
+@inlinable public func nonzeroRows(_ x: UnsafePointer<Float>, rows: Int, n: Int, limit: Int, into out: UnsafeMutablePointer<Int32>) -> Int? {
+    var m = 0
+    for r in 0..<rows where !isZeroRow(x + r * n, count: n) {
+        if m == limit { return nil }
+        out[m] = Int32(r)
+        m += 1
+    }
+    return m
+}
+
+/// Row scatter: out[index[i], :] = x[i, :] (accumulate: +=)   (x [count, n], out [*, n])
+@inlinable public func scatterRowsOf(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, index: UnsafePointer<Int32>, count: Int, n: Int,
+                                     accumulate: Bool) {
+    for i in 0..<count {
+        let o = out + Int(index[i]) * n, s = x + i * n
+        if accumulate { for j in 0..<n { o[j] += s[j] } } else { o.update(from: s, count: n) }
+    }
+}

@@ -246,3 +246,27 @@ func checkActivation(
     let g = mutating([Float](repeating: .nan, count: 4 * 11)) { gatherRowsOf($0, out, index: index, count: 4, n: 11) }
     for (i, src) in index.enumerated() { #expect(Array(g[(i * 11)..<(i * 11 + 11)]) == Array(out[(Int(src) * 11)..<(Int(src) * 11 + 11)])) }
 }
+
+/// `nonzeroRows` lists the rows with a nonzero (a -0 row counts as zero), in order, and
+/// gives up (nil) once more than `limit` are; `scatterRowsOf` writes or adds rows back.
+@Test func nonzeroRowsAndScatter() {
+    let rows = 9, n = 5
+    var x = randomFloats(rows * n, seed: 34)
+    for r in [1, 2, 5, 8] { for j in 0..<n { x[r * n + j] = r == 5 ? -0.0 : 0 } }
+    x[2 * n + 4] = 1e-30                                         // one nonzero element is enough
+    let expected: [Int32] = (0..<rows).filter { r in (0..<n).contains { x[r * n + $0] != 0 } }.map(Int32.init)
+    #expect(expected == [0, 2, 3, 4, 6, 7])
+    var index = [Int32](repeating: -1, count: rows)
+    #expect(nonzeroRows(x, rows: rows, n: n, limit: 6, into: &index) == 6)
+    #expect(Array(index.prefix(6)) == expected)
+    #expect(nonzeroRows(x, rows: rows, n: n, limit: 5, into: &index) == nil)
+    #expect(nonzeroRows(x, rows: 0, n: n, limit: 0, into: &index) == 0)
+    let src = randomFloats(3 * n, seed: 35), at: [Int32] = [6, 0, 3], base = randomFloats(rows * n, seed: 36)
+    let written = mutating(base) { scatterRowsOf($0, src, index: at, count: 3, n: n, accumulate: false) }
+    let added = mutating(base) { scatterRowsOf($0, src, index: at, count: 3, n: n, accumulate: true) }
+    for r in 0..<rows { for j in 0..<n {
+        let s = at.firstIndex(of: Int32(r)).map { src[$0 * n + j] }
+        #expect(written[r * n + j] == s ?? base[r * n + j])
+        #expect(added[r * n + j] == base[r * n + j] + (s ?? 0))
+    } }
+}

@@ -27,6 +27,32 @@ import TestSupport
             reference: { linearReference($0[0], $0[1], $0[2], nIn: 3, nOut: 2) })
 }
 
+/// The backward on the nonzero rows of dy only (`linearBackward`'s sparse path, taken when at
+/// most 7/8 of 80 rows have a gradient): dy = r * mask with zero rows in a constant mask.
+/// Twice on the same input with different masks, so x's gradient is written by one backward
+/// and added to by the other; and with only the weight differentiated.
+@Test func linearOpOnRowSparseGradients() {
+    let rows = 80, nIn = 7, nOut = 9
+    func mask(keeping keep: (Int) -> Bool, width: Int) -> [Float] {
+        (0..<rows).flatMap { r in [Float](repeating: keep(r) ? 1 : 0, count: width) }
+    }
+    var rng = TestRandom(seed: 7)
+    let x = rng.floats(rows * nIn, in: -1...1), w = rng.floats(nOut * nIn, in: -1...1), b = rng.floats(nOut, in: -1...1)
+    let w2 = rng.floats(nOut * nIn, in: -1...1)
+    let m1 = mask(keeping: { $0 % 3 == 0 || $0 == 79 }, width: nOut), m2 = mask(keeping: { $0 % 5 == 1 }, width: nOut)
+    let shapes = [[rows, nIn], [nOut, nIn], [nOut], [rows, nOut], [nOut, nIn], [rows, nOut]]
+    func reference(_ v: [[Double]]) -> [Double] {
+        let y1 = linearReference(v[0], v[1], v[2], nIn: nIn, nOut: nOut), y2 = linearReference(v[0], v[4], nil, nIn: nIn, nOut: nOut)
+        return (0..<(rows * nOut)).map { y1[$0] * v[3][$0] + y2[$0] * v[5][$0] }
+    }
+    checkOp(shapes: shapes, inputs: [x, w, b, m1, w2, m2], wrt: [0, 1, 2, 4], forward: { t in
+        linear(t[0], weight: t[1], bias: t[2]) * t[3] + linear(t[0], weight: t[4], bias: nil) * t[5]
+    }, reference: reference)
+    checkOp(shapes: [[rows, nIn], [nOut, nIn], [nOut], [rows, nOut]], inputs: [x, w, b, m1], wrt: [1, 2], forward: { t in
+        linear(t[0], weight: t[1], bias: t[2]) * t[3]
+    }, reference: { v in zip(linearReference(v[0], v[1], v[2], nIn: nIn, nOut: nOut), v[3]).map(*) })
+}
+
 @Test func crossUpdateOp() {
     // x0 * (h W^T + b) + x with h [4, 3], W [5, 3]; then the first layer's form, x0 and x one tensor
     func reference(_ x0: [Double], _ x: [Double], _ h: [Double], _ w: [Double], _ b: [Double]) -> [Double] {

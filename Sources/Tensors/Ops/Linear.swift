@@ -48,14 +48,48 @@ public func crossUpdate(x0: Tensor, x: Tensor, h: Tensor, weight: Tensor, bias: 
 
 /// The backward of y = x W^T + b given g = dL/dy [rows, out]: dx += g W; dW += g^T x;
 /// db += sum over rows of g (each only where a gradient is wanted).
+///
+/// When at most 7/8 of g's rows hold a nonzero (the last Transformer block, whose readout -
+/// a max-pool and the K most recent tokens - leaves at most d + K nonzero rows per
+/// sequence), the products run on those rows only, gathered: g's zero rows add nothing
+/// to dW and db and leave zero rows in dx, so the result is the dense one up to the order of
+/// float additions.
 func linearBackward(_ g: UnsafePointer<Float>, x: Tensor, weight: Tensor, bias: Tensor?) {
     let nIn = weight.shape[1], nOut = weight.shape[0], n = x.rows
+    if n >= 64 {
+        let index = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        defer { index.deallocate() }
+        if let m = nonzeroRows(g, rows: n, n: nOut, limit: n - n / 8, into: index) {
+            return sparseLinearBackward(g, rows: index, count: m, x: x, weight: weight, bias: bias)
+        }
+    }
     if x.requiresGrad {
         let (dx, fresh) = x.gradForFullWrite()
         matmul(dx, g, weight.data, m: n, n: nIn, k: nOut, beta: fresh ? 0 : 1)
     }
     if weight.requiresGrad { matmul(weight.ensureGrad(), g, x.data, m: nOut, n: nIn, k: n, transA: true, beta: 1) }
     if let bias, bias.requiresGrad { sumRows(bias.ensureGrad(), g, rows: n, n: nOut) }
+}
+
+/// `linearBackward` on the m rows of g listed in `index` (g's other rows are zero).
+private func sparseLinearBackward(_ g: UnsafePointer<Float>, rows index: UnsafePointer<Int32>, count m: Int, x: Tensor, weight: Tensor,
+                                  bias: Tensor?) {
+    let nIn = weight.shape[1], nOut = weight.shape[0], n = x.rows
+    let gRows = Tensor(shape: [m, nOut])
+    gatherRowsOf(gRows.data, g, index: index, count: m, n: nOut)
+    if x.requiresGrad {
+        let (dx, fresh) = x.gradForFullWrite()
+        let dxRows = Tensor(shape: [m, nIn])
+        matmul(dxRows.data, gRows.data, weight.data, m: m, n: nIn, k: nOut)
+        if fresh { dx.update(repeating: 0, count: n * nIn) }
+        scatterRowsOf(dx, dxRows.data, index: index, count: m, n: nIn, accumulate: !fresh)
+    }
+    if weight.requiresGrad {
+        let xRows = Tensor(shape: [m, nIn])
+        gatherRowsOf(xRows.data, x.data, index: index, count: m, n: nIn)
+        matmul(weight.ensureGrad(), gRows.data, xRows.data, m: nOut, n: nIn, k: m, transA: true, beta: 1)
+    }
+    if let bias, bias.requiresGrad { sumRows(bias.ensureGrad(), gRows.data, rows: m, n: nOut) }
 }
 
 /// y = x M. x: [..., k], m: [k, n] -> y: [..., n]  (the V^T x of a low-rank cross layer).
