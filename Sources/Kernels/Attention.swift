@@ -129,7 +129,8 @@ public func appendAttentionForward(
             let ldk = scratchStride(L), lds = scratchStride(lp)
             let kT = UnsafeMutablePointer<Float>.allocate(capacity: dh * ldk)
             let scratch = probs == nil ? UnsafeMutablePointer<Float>.allocate(capacity: Swift.min(blockRows, range.count) * lds) : nil
-            defer { kT.deallocate(); scratch?.deallocate() }
+            let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: Swift.min(blockRows, range.count))
+            defer { kT.deallocate(); scratch?.deallocate(); inverseSums.deallocate() }
             forEachUserRun(userIndex, range) { u, b0, m in
                 let n = Int(lengths[u]), user = userRows(u)
                 for h in 0..<heads {
@@ -139,15 +140,22 @@ public func appendAttentionForward(
                         let p = probs.map { $0 + b * ldp + h * lp } ?? scratch!, ldc = probs == nil ? lds : ldp
                         let y = qkvY + b * ld + h * dh, o = out + b * d + h * dh
                         smallProduct(p, ldc: ldc, y, lda: ld, kT, ldb: ldk, m: rows, n: n, k: dh, alpha: scale)
+                        // exp(s - max) per row; the output row is divided by the row's sum afterwards
+                        // (dh multiplies instead of a pass over the n + 1 probabilities), and so are
+                        // the saved probabilities, after P V
                         for r in 0..<rows {
                             let q = y + r * ld, k = q + d
                             var s: Float = 0
                             for t in 0..<dh { s += q[t] * k[t] }
                             p[r * ldc + n] = s * scale
-                            softmaxRow(p + r * ldc, n: n + 1)
+                            inverseSums[r] = 1 / expRowMaxAndSum(p + r * ldc, n: n + 1).sum
                         }
                         smallProduct(o, ldc: d, p, lda: ldc, user + 2 * d + h * dh, ldb: ld, m: rows, n: dh, k: n)
-                        for r in 0..<rows { axpy(o + r * d, y + r * ld + 2 * d, alpha: p[r * ldc + n], count: dh) }
+                        for r in 0..<rows {
+                            axpy(o + r * d, y + r * ld + 2 * d, alpha: p[r * ldc + n], count: dh)
+                            Kernels.scale(o + r * d, by: inverseSums[r], count: dh)
+                            if probs != nil { Kernels.scale(p + r * ldc, by: inverseSums[r], count: n + 1) }
+                        }
                     }
                 }
             }
