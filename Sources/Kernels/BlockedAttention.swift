@@ -209,18 +209,19 @@ public func blockedAttentionBackward(
     for j in i..<n { dp[j] = p[j] * (dp[j] - rowDot) }
 }
 
-/// p[i, j] = exp(p[i, j] - shift[i stride]) in place over rows x n entries (row stride ld):
+/// p[i, j] = exp(p[i, j] - shift[i stride]) in place over rows x n entries (row stride ld;
+/// every exponent <= 88, as a score minus its row's log-sum-exp is, `simdExpBelowOverflow`):
 /// a tile's probabilities from its scores and each row's log-sum-exp, in one call (a call per
-/// row of 64 cost a third more per entry than the rows of 1,024 of `expShifted`).
+/// row of 64 cost a third more per entry than rows of 1,024 did).
 @inlinable public func expShiftedRows(_ p: UnsafeMutablePointer<Float>, ld: Int, rows: Int, n: Int,
                                       by shift: UnsafePointer<Float>, stride: Int) {
     let n8 = n & ~7
     for i in 0..<rows {
         let row = p + i * ld, m8 = SIMD8<Float>(repeating: shift[i * stride])
         var j = 0
-        while j < n8 { store8(simdExp(load8(row + j) - m8), row + j); j += 8 }
+        while j < n8 { store8(simdExpBelowOverflow(load8(row + j) - m8), row + j); j += 8 }
         if j < n {
-            let e = simdExp(tail8(row + j, n - j) - m8)
+            let e = simdExpBelowOverflow(tail8(row + j, n - j) - m8)
             for l in 0..<(n - j) { row[j + l] = e[l] }
         }
     }

@@ -74,20 +74,16 @@ import Foundation
     return (mx, expShiftedSum(p, n: n, by: mx))
 }
 
-/// p_j = exp(p_j - shift) in place over n entries (SIMD8 `simdExp`).
-@inlinable public func expShifted(_ p: UnsafeMutablePointer<Float>, n: Int, by shift: Float) {
-    _ = expShiftedSum(p, n: n, by: shift)
-}
-
-/// p_j = exp(p_j - shift) in place; returns the sum of the new p_j.
+/// p_j = exp(p_j - shift) in place; returns the sum of the new p_j. For shift >= max_j p_j - 88
+/// (a row's max or log-sum-exp: every exponent <= 0), `simdExpBelowOverflow`.
 @inlinable func expShiftedSum(_ p: UnsafeMutablePointer<Float>, n: Int, by shift: Float) -> Float {
     let m8 = SIMD8<Float>(repeating: shift)
     var s8 = SIMD8<Float>(repeating: 0)
     var i = 0
-    while i + 8 <= n { let e = simdExp(load8(p + i) - m8); store8(e, p + i); s8 += e; i += 8 }
+    while i + 8 <= n { let e = simdExpBelowOverflow(load8(p + i) - m8); store8(e, p + i); s8 += e; i += 8 }
     var s = s8.sum()
     if i < n {
-        let e = simdExp(tail8(p + i, n - i) - m8)
+        let e = simdExpBelowOverflow(tail8(p + i, n - i) - m8)
         for j in 0..<(n - i) { p[i + j] = e[j]; s += e[j] }
     }
     return s

@@ -20,9 +20,27 @@ import TestSupport
     }
     // exp clamps to the finite range and stays within 2e-7 relative of libm inside it
     let x = SIMD8<Float>(-200, -87, -10, -1e-3, 0, 1, 50, 200)
-    let e = simdExp(x)
+    let e = simdExp(x), below = simdExpBelowOverflow(x)
     for i in 0..<8 {
         let ref = Foundation.exp(Double(Swift.min(Swift.max(x[i], -87.3), 88.3)))
-        #expect(e[i].isFinite && abs(Double(e[i]) - ref) <= 3e-7 * ref)
+        #expect(e[i].isFinite && abs(Double(e[i]) - ref) <= 2e-7 * ref)
+        if x[i] <= 88.3 { #expect(below[i] == e[i]) }
     }
+}
+
+/// The exp polynomial over its whole range, every 1e-4 (1.76 M points): within 2e-7 relative
+/// of libm (the degree-6 Taylor polynomial it replaced: 2.3e-7; this one measured 1.8e-7).
+@Test func simdExpWithin2e7AcrossItsRange() {
+    var worst = 0.0, x = Float(-87.3)
+    while x <= 88.3 {
+        let v = SIMD8<Float>(x, x + 1e-5, x + 2e-5, x + 3e-5, x + 4e-5, x + 5e-5, x + 6e-5, x + 7e-5)
+        let e = simdExp(v)
+        for i in 0..<8 where v[i] <= 88.3 {
+            let ref = Foundation.exp(Double(v[i]))
+            worst = Swift.max(worst, abs(Double(e[i]) - ref) / ref)
+        }
+        x += 1e-4
+    }
+    print("simdExp: max relative error \(worst) over [-87.3, 88.3]")
+    #expect(worst <= 2e-7)
 }
