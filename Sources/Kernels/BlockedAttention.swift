@@ -239,13 +239,5 @@ public func blockedAttentionBackward(
 
 /// The softmax backward of one row in place: dp_j = p_j (dp_j - sum_k p_k dp_k) (SIMD8).
 @inlinable public func softmaxGradientRow(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, n: Int) {
-    var d8 = SIMD8<Float>(repeating: 0)
-    var i = 0
-    while i + 8 <= n { d8 = d8.addingProduct(load8(p + i), load8(dp + i)); i += 8 }
-    var dot = d8.sum()
-    for j in i..<n { dot += p[j] * dp[j] }
-    let dot8 = SIMD8<Float>(repeating: dot)
-    i = 0
-    while i + 8 <= n { store8(load8(p + i) * (load8(dp + i) - dot8), dp + i); i += 8 }
-    for j in i..<n { dp[j] = p[j] * (dp[j] - dot) }
+    softmaxGradientRow(dp, probabilities: p, n: n, rowDot: dotProduct(p, dp, count: n))
 }
