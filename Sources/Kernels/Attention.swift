@@ -44,10 +44,12 @@ public func attentionForward(
 /// rows whose dO row is exactly zero are skipped: the products run on the m nonzero rows of a
 /// sequence, gathered (Q, dO and P rows) into contiguous scratch, and dQ is scattered back
 /// (the last Transformer layer, where the readout leaves at most d + K nonzero rows).
+/// With `overwrite`, dqkv's old contents are not read: every row of it is written (the
+/// gradient of a qkv that attention alone reads, so it needs no zero-filled buffer first).
 public func attentionBackward(
     dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, probs: UnsafePointer<Float>,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences: Int, length L: Int, dim d: Int, heads: Int,
-    offsets: UnsafePointer<Int32>? = nil
+    offsets: UnsafePointer<Int32>? = nil, overwrite: Bool = false
 ) {
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
@@ -63,12 +65,17 @@ public func attentionBackward(
         let nonzero = rowsScratch + c * Swift.max(L, 1)
         for u in range {
             let n = Int(lengths[u])
-            if n == 0 { continue }
             let row = offsets.map { Int($0[u]) } ?? u * L
             let base = qkv + row * ld, dbase = dqkv + row * ld, dO = dout + row * d
+            if overwrite && offsets == nil && n < L { (dbase + n * ld).update(repeating: 0, count: (L - n) * ld) }
+            if n == 0 { continue }
             var m = 0
             for i in 0..<n where !isZeroRow(dO + i * d, count: d) { nonzero[m] = Int32(i); m += 1 }
-            if m == 0 { continue }
+            if m == 0 {
+                if overwrite { dbase.update(repeating: 0, count: n * ld) }
+                continue
+            }
+            let beta: Float = overwrite ? 0 : 1
             for h in 0..<heads {
                 let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
                 let dq = dbase + h * dh, dk = dbase + d + h * dh, dv = dbase + 2 * d + h * dh
@@ -89,15 +96,16 @@ public func attentionBackward(
                 let (qm, ldq) = sparse ? (UnsafePointer(qRows), dh) : (q, ld)
                 let (dOm, ldo) = sparse ? (UnsafePointer(dORows), dh) : (dO + h * dh, d)
                 smallProduct(dp, ldc: n, dOm, lda: ldo, vT, ldb: n, m: m, n: n, k: dh, alpha: 1)
-                smallProduct(dv, ldc: ld, pm, lda: ldp, transA: true, dOm, ldb: ldo, m: n, n: dh, k: m, beta: 1)
+                smallProduct(dv, ldc: ld, pm, lda: ldp, transA: true, dOm, ldb: ldo, m: n, n: dh, k: m, beta: beta)
                 for i in 0..<m { softmaxGradientRow(dp + i * n, probabilities: pm + i * ldp, n: n) }
                 if sparse {
                     smallProduct(dqRows, ldc: dh, dp, lda: n, k, ldb: ld, m: m, n: dh, k: n, alpha: scale)
+                    if overwrite { for i in 0..<n { (dq + i * ld).update(repeating: 0, count: dh) } }
                     for i in 0..<m { accumulate(dq + Int(nonzero[i]) * ld, dqRows + i * dh, count: dh) }
                 } else {
-                    smallProduct(dq, ldc: ld, dp, lda: n, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: 1)
+                    smallProduct(dq, ldc: ld, dp, lda: n, k, ldb: ld, m: n, n: dh, k: n, alpha: scale, beta: beta)
                 }
-                smallProduct(dk, ldc: ld, dp, lda: n, transA: true, qm, ldb: ldq, m: n, n: dh, k: m, alpha: scale, beta: 1)
+                smallProduct(dk, ldc: ld, dp, lda: n, transA: true, qm, ldb: ldq, m: n, n: dh, k: m, alpha: scale, beta: beta)
             }
         }
     }

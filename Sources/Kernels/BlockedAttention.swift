@@ -195,7 +195,14 @@ public func blockedAttentionBackward(
 
 /// Whether the `count` floats at x are all exactly zero (+0 or -0).
 @inlinable public func isZeroRow(_ x: UnsafePointer<Float>, count: Int) -> Bool {
-    for i in 0..<count where x[i] != 0 { return false }
+    // eight lanes at a time: a float is zero (either sign) when its bits without the sign are
+    let magnitude = SIMD8<UInt32>(repeating: 0x7fff_ffff)
+    var i = 0
+    while i + 8 <= count {
+        if UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self) & magnitude != .zero { return false }
+        i += 8
+    }
+    for j in i..<count where x[j] != 0 { return false }
     return true
 }
 

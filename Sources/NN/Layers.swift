@@ -15,6 +15,8 @@ public struct Linear {
     public var inputDimensions: Int { weight.shape[1] }
     public var outputDimensions: Int { weight.shape[0] }
     public func callAsFunction(_ x: Tensor, relu: Bool = false) -> Tensor { linear(x, weight: weight, bias: bias, relu: relu) }
+    /// r + (x W^T + b) as one op (`linear(_:weight:bias:residual:)`).
+    public func callAsFunction(_ x: Tensor, residual r: Tensor) -> Tensor { linear(x, weight: weight, bias: bias, residual: r) }
 }
 
 /// Linear layers `<name>.0`, `<name>.1`, ... each followed by ReLU, the last too
@@ -66,6 +68,8 @@ public struct FeedForward {
         down = Linear(store, "\(name).down")
     }
     public func callAsFunction(_ x: Tensor) -> Tensor { down(gelu(up(x))) }
+    /// r + FFN(x), the down projection and the residual add in one op.
+    public func callAsFunction(_ x: Tensor, residual r: Tensor) -> Tensor { down(gelu(up(x)), residual: r) }
 }
 
 /// Multi-head attention with one fused qkv Linear [3d, d] (rows q, k, v) and an
@@ -104,13 +108,12 @@ public struct TransformerBlock {
 
     public func forward(_ x: Tensor, lengths: [Int32], candidate y: Tensor?, userIndex: [Int32]?) -> (x: Tensor, y: Tensor?) {
         let qkvX = attention.qkv(ln1(x))
-        var x = x + attention.out(selfAttention(qkvX, lengths: lengths, heads: attention.heads))
-        x = x + ffn(ln2(x))
-        guard var y else { return (x, nil) }
+        let x = attention.out(selfAttention(qkvX, lengths: lengths, heads: attention.heads), residual: x)
+        let xOut = ffn(ln2(x), residual: x)
+        guard var y else { return (xOut, nil) }
         let qkvY = attention.qkv(ln1(y))
-        y = y + attention.out(appendAttention(qkvY, user: qkvX, lengths: lengths, userIndex: userIndex, heads: attention.heads))
-        y = y + ffn(ln2(y))
-        return (x, y)
+        y = attention.out(appendAttention(qkvY, user: qkvX, lengths: lengths, userIndex: userIndex, heads: attention.heads), residual: y)
+        return (xOut, ffn(ln2(y), residual: y))
     }
 
     /// The same block over packed tokens: x [T, d] holds only the valid tokens,
@@ -127,9 +130,9 @@ public struct TransformerBlock {
     /// and the fused qkv [T, 3d] of LN1(x), whose keys and values append-fusion candidates read.
     public func userForward(packed x: Tensor, lengths: [Int32], offsets: [Int32], maxLength: Int) -> (x: Tensor, qkv: Tensor) {
         let qkvX = attention.qkv(ln1(x))
-        var x = x + attention.out(selfAttention(packed: qkvX, lengths: lengths, offsets: offsets, maxLength: maxLength, heads: attention.heads))
-        x = x + ffn(ln2(x))
-        return (x, qkvX)
+        let x = attention.out(selfAttention(packed: qkvX, lengths: lengths, offsets: offsets, maxLength: maxLength, heads: attention.heads),
+                              residual: x)
+        return (ffn(ln2(x), residual: x), qkvX)
     }
 
     /// The candidates' half: y [B, d] attends to the keys and values of its user's tokens in
@@ -138,8 +141,8 @@ public struct TransformerBlock {
     public func candidateForward(_ y: Tensor, user qkvX: Tensor, lengths: [Int32], offsets: [Int32], maxLength: Int,
                                  userIndex: [Int32]?) -> Tensor {
         let qkvY = attention.qkv(ln1(y))
-        let y = y + attention.out(appendAttention(qkvY, user: qkvX, lengths: lengths, userIndex: userIndex, heads: attention.heads,
-                                                  offsets: offsets, maxLength: maxLength))
-        return y + ffn(ln2(y))
+        let y = attention.out(appendAttention(qkvY, user: qkvX, lengths: lengths, userIndex: userIndex, heads: attention.heads,
+                                              offsets: offsets, maxLength: maxLength), residual: y)
+        return ffn(ln2(y), residual: y)
     }
 }

@@ -40,6 +40,12 @@ func selfAttentionForward(_ qkv: [Float], _ t: AttentionCase) -> (out: [Float], 
     attentionBackward(dqkv: &dqkv, dout: dout, probs: probs, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads)
     let fd = centralDifference(at: qkv.doubles) { dot(naive($0), dout.doubles) }
     #expect(relativeError(zip(dqkv, dqkv0).map { Double($0) - Double($1) }, fd) < 1e-4)
+    // overwrite: every element written (padded rows, empty sequences too), as added to zeros
+    var zeros = [Float](repeating: 0, count: qkv.count), fresh = [Float](repeating: .nan, count: qkv.count)
+    attentionBackward(dqkv: &zeros, dout: dout, probs: probs, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads)
+    attentionBackward(dqkv: &fresh, dout: dout, probs: probs, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads,
+                      overwrite: true)
+    #expect(fresh == zeros)
 }
 
 struct AppendCase: CustomTestStringConvertible, Sendable {
@@ -302,6 +308,13 @@ func expectSameOnOneAndTwoThreads(
     }
     let one = withThreads(1) { backward(dout) }, two = withThreads(2) { backward(dout) }
     expectIdentical(one, two, "sparse attention backward, 1 vs 2 threads")
+    if block == 0 {  // overwrite (rows skipped, sequences with no nonzero row, padding): as added to zeros
+        var zeros = [Float](repeating: 0, count: qkv.count), fresh = [Float](repeating: .nan, count: qkv.count)
+        attentionBackward(dqkv: &zeros, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads)
+        attentionBackward(dqkv: &fresh, dout: dout, probs: probs, qkv: qkv, lengths: lengths, sequences: U, length: L, dim: d, heads: heads,
+                          overwrite: true)
+        #expect(fresh == zeros)
+    }
     let e = randomFloats(dout.count, seed: 33).map { $0 == 0 ? 1 : $0 }
     let withE = backward(zip(dout, e).map(+)), onlyE = backward(e)
     let dense = zip(withE, onlyE).map { Double($0) - Double($1) }

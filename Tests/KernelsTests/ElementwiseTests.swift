@@ -78,13 +78,17 @@ func checkActivation(
     }
 }
 
-@Test(arguments: [(1, 1), (3, 7), (17, 33), (65, 3), (0, 4), (4, 0)]) func reductions(_ shape: (Int, Int)) {
+@Test(arguments: [(1, 1), (3, 7), (17, 33), (65, 3), (0, 4), (4, 0), (300, 96), (513, 70)]) func reductions(_ shape: (Int, Int)) {
     let (rows, n) = shape
     let x = randomFloats(rows * n, seed: 9), out0 = randomFloats(max(rows, n), seed: 10)
     var colSums = [Double](repeating: 0, count: n), rowSums = [Double](repeating: 0, count: rows)
     for r in 0..<rows { for j in 0..<n { colSums[j] += Double(x[r * n + j]); rowSums[r] += Double(x[r * n + j]) } }
     let acc = mutating(out0) { sumRows($0, x, rows: rows, n: n) }
     #expect(relativeError(Array(acc[0..<n]), (0..<n).map { Double(out0[$0]) + colSums[$0] }) < 1e-6)
+    // the same bits as adding each column's rows in order
+    var inOrder = Array(out0[0..<n])
+    for r in 0..<rows { for j in 0..<n { inOrder[j] += x[r * n + j] } }
+    #expect(Array(acc[0..<n]) == inOrder)
     let fresh = mutating(out0) { sumRows($0, x, rows: rows, n: n, accumulate: false) }
     #expect(relativeError(Array(fresh[0..<n]), colSums) < 1e-6)
     let rs = mutating(out0) { sumColumns($0, x, rows: rows, n: n) }
@@ -261,6 +265,12 @@ func checkActivation(
     #expect(Array(index.prefix(6)) == expected)
     #expect(nonzeroRows(x, rows: rows, n: n, limit: 5, into: &index) == nil)
     #expect(nonzeroRows(x, rows: 0, n: n, limit: 0, into: &index) == 0)
+    // rows wider than eight lanes: a nonzero in the vector part or in the tail, NaN, -0
+    let wide = 21
+    var y = [Float](repeating: 0, count: 6 * wide)
+    y[1 * wide + 3] = -2; y[2 * wide + 20] = 1e-38; y[3 * wide + 9] = .nan; y[4 * wide + 16] = -0.0; y[5 * wide + 7] = .leastNonzeroMagnitude
+    #expect(nonzeroRows(y, rows: 6, n: wide, limit: 6, into: &index) == 4)
+    #expect(Array(index.prefix(4)) == [1, 2, 3, 5])
     let src = randomFloats(3 * n, seed: 35), at: [Int32] = [6, 0, 3], base = randomFloats(rows * n, seed: 36)
     let written = mutating(base) { scatterRowsOf($0, src, index: at, count: 3, n: n, accumulate: false) }
     let added = mutating(base) { scatterRowsOf($0, src, index: at, count: 3, n: n, accumulate: true) }

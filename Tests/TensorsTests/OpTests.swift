@@ -53,6 +53,40 @@ import TestSupport
     }, reference: { v in zip(linearReference(v[0], v[1], v[2], nIn: nIn, nOut: nOut), v[3]).map(*) })
 }
 
+/// A linear layer added to a residual stream in one op: every input's gradient; a residual
+/// read again afterwards (its gradient already holds a term when the op's rule runs, so dy
+/// is added) that is also the linear's input; and the same bits as the separate add, with
+/// a leaf residual and with an intermediate one (which takes over dy's buffer).
+@Test func linearWithResidualOp() {
+    checkOp(shapes: [[5, 7], [3, 7], [3], [5, 3]], forward: { linear($0[0], weight: $0[1], bias: $0[2], residual: $0[3]) },
+            reference: { v in zip(linearReference(v[0], v[1], v[2], nIn: 7, nOut: 3), v[3]).map(+) })
+    checkOp(shapes: [[2, 4, 6], [5, 6], [2, 4, 5]], forward: { linear($0[0], weight: $0[1], bias: nil, residual: $0[2]) },
+            reference: { v in zip(linearReference(v[0], v[1], nil, nIn: 6, nOut: 5), v[2]).map(+) })
+    // the residual is an intermediate read again later, and the linear's input is the residual
+    checkOp(shapes: [[4, 3], [3, 3], [3]], forward: { t in
+        let r = t[0] * 2
+        return linear(r, weight: t[1], bias: t[2], residual: r) * r
+    }, reference: { v in
+        let r = v[0].map { 2 * $0 }
+        return zip(zip(linearReference(r, v[1], v[2], nIn: 3, nOut: 3), r).map(+), r).map(*)
+    })
+    // the same bits as the separate add, the residual an input and an intermediate
+    var rng = TestRandom(seed: 41)
+    let shapes = [[6, 4], [5, 4], [5], [6, 5]], projection = rng.floats(30)
+    let inputs = shapes.map { rng.floats($0.reduce(1, *), in: -1...1) }
+    for scaled in [false, true] {
+        func residual(_ t: [Tensor]) -> Tensor { scaled ? t[3] * 1.5 : t[3] }
+        let fused = runOp(shapes: shapes, inputs: inputs, projection: projection) { t in
+            linear(t[0], weight: t[1], bias: t[2], residual: residual(t))
+        }
+        let separate = runOp(shapes: shapes, inputs: inputs, projection: projection) { t in
+            residual(t) + linear(t[0], weight: t[1], bias: t[2])
+        }
+        #expect(fused.output == separate.output)
+        #expect(fused.gradients == separate.gradients)
+    }
+}
+
 @Test func crossUpdateOp() {
     // x0 * (h W^T + b) + x with h [4, 3], W [5, 3]; then the first layer's form, x0 and x one tensor
     func reference(_ x0: [Double], _ x: [Double], _ h: [Double], _ w: [Double], _ b: [Double]) -> [Double] {

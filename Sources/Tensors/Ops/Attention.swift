@@ -49,8 +49,9 @@ func attentionOp(_ qkv: Tensor, outputShape: [Int], lengths: [Int32], offsets: [
                 blockedAttentionBackward(dqkv: qkv.ensureGrad(), dout: dy, out: y.data, lse: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
                                          length: L, dim: d, heads: heads, offsets: op)
             } else {
-                attentionBackward(dqkv: qkv.ensureGrad(), dout: dy, probs: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
-                                  length: L, dim: d, heads: heads, offsets: op)
+                let (dqkv, fresh) = qkv.gradForFullWrite()
+                attentionBackward(dqkv: dqkv, dout: dy, probs: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
+                                  length: L, dim: d, heads: heads, offsets: op, overwrite: fresh)
             }
         }
     }

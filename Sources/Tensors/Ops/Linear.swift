@@ -17,6 +17,28 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, relu: Bool = fals
     return y
 }
 
+/// A linear layer added to a residual stream: y = r + (x W^T + b). x: [..., in], weight:
+/// [out, in], bias: [out], r: [..., out] -> y: r's shape. The same values as `r + linear(x,
+/// ...)`, in one op: y is written by the product and r added in place, and the backward
+/// (dr += dy; dx += dy W; dW += dy^T x; db += sum over rows of dy) reads dy as it is, where
+/// the separate add would copy dy for the linear's output. r takes over dy's buffer when it
+/// has no gradient yet, after the linear's rule has read it.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, residual r: Tensor) -> Tensor {
+    let nIn = weight.shape[1], nOut = weight.shape[0]
+    precondition(x.lastDim == nIn && r.lastDim == nOut && r.rows == x.rows,
+                 "linear: input \(x.shape), residual \(r.shape) do not fit weight \(weight.shape)")
+    let y = Tensor(shape: r.shape)
+    linearForward(y.data, x.data, weight: weight.data, bias: bias?.data, m: x.rows, n: nOut, k: nIn, relu: false)
+    accumulate(y.data, r.data, count: y.count)
+    y.recordBackward(on: Tape.needsGrad(x, weight, bias, r)) { dy in
+        if x.requiresGrad || weight.requiresGrad || bias?.requiresGrad == true { linearBackward(dy, x: x, weight: weight, bias: bias) }
+        guard r.requiresGrad, !r.adoptGradient(of: y) else { return }
+        let (dr, fresh) = r.gradForFullWrite()
+        if fresh { dr.update(from: dy, count: y.count) } else { accumulate(dr, dy, count: y.count) }
+    }
+    return y
+}
+
 /// The DCNv2 cross update x0 * (h W^T + b) + x in one pass over the rows (`crossForward`):
 /// x0, x [..., n], h [..., k] (x itself for a full-rank layer, V^T x for a low-rank one),
 /// weight [n, k], bias [n] -> [..., n]. With w = h W^T + b (kept only while a tape records):
