@@ -61,6 +61,44 @@
     return m
 }
 
+/// `nonzeroRows` and, when `sums` is given, `sumRows(sums, x, ...)` (a bias gradient) in one
+/// pass over x [rows, n] from memory: 64 rows at a time, each block checked and then summed
+/// while it is in L1. The rows are listed as `nonzeroRows` does (nil once more than `limit`
+/// hold a nonzero; the sums still cover every row); the sums are `sumRows`'s bits.
+@inlinable public func nonzeroRows(_ x: UnsafePointer<Float>, rows: Int, n: Int, limit: Int, into out: UnsafeMutablePointer<Int32>,
+                                   addingColumnSumsTo sums: UnsafeMutablePointer<Float>?) -> Int? {
+    guard let sums else { return nonzeroRows(x, rows: rows, n: n, limit: limit, into: out) }
+    var m = 0, sparse = true, r0 = 0
+    while r0 < rows {
+        let r1 = Swift.min(rows, r0 + 64)
+        if sparse {
+            for r in r0..<r1 where !isZeroRow(x + r * n, count: n) {
+                if m == limit { sparse = false; break }
+                out[m] = Int32(r)
+                m += 1
+            }
+        }
+        sumRows(sums, x + r0 * n, rows: r1 - r0, n: n)
+        r0 = r1
+    }
+    return sparse ? m : nil
+}
+
+/// out [rows, n] = x [count, n]'s rows at the ascending rows `index` and zero elsewhere, in
+/// one write of out (instead of zero-filling it and then writing the rows).
+@inlinable public func scatterRowsZeroingTheRest(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, index: UnsafePointer<Int32>,
+                                                 count: Int, rows: Int, n: Int) {
+    var next = 0
+    for r in 0..<rows {
+        if next < count && Int(index[next]) == r {
+            (out + r * n).update(from: x + next * n, count: n)
+            next += 1
+        } else {
+            (out + r * n).update(repeating: 0, count: n)
+        }
+    }
+}
+
 /// Row scatter: out[index[i], :] = x[i, :] (accumulate: +=)   (x [count, n], out [*, n])
 @inlinable public func scatterRowsOf(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, index: UnsafePointer<Int32>, count: Int, n: Int,
                                      accumulate: Bool) {

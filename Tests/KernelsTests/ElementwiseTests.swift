@@ -271,7 +271,24 @@ func checkActivation(
     y[1 * wide + 3] = -2; y[2 * wide + 20] = 1e-38; y[3 * wide + 9] = .nan; y[4 * wide + 16] = -0.0; y[5 * wide + 7] = .leastNonzeroMagnitude
     #expect(nonzeroRows(y, rows: 6, n: wide, limit: 6, into: &index) == 4)
     #expect(Array(index.prefix(4)) == [1, 2, 3, 5])
+    // with the column sums in the same pass: sumRows's bits, over 64-row blocks, sparse or not
+    let tall = 150
+    var z = randomFloats(tall * wide, seed: 37)
+    for r in 0..<tall where r % 3 != 0 { for j in 0..<wide { z[r * wide + j] = 0 } }
+    let start = randomFloats(wide, seed: 38)
+    for (limit, rows) in [(tall, [Int32](stride(from: 0, to: 150, by: 3).map(Int32.init))), (20, nil)] {
+        var sums = start, expected = start, listed = [Int32](repeating: -1, count: tall)
+        sumRows(&expected, z, rows: tall, n: wide)
+        let m = nonzeroRows(z, rows: tall, n: wide, limit: limit, into: &listed, addingColumnSumsTo: &sums)
+        #expect(m == rows?.count)
+        if let rows { #expect(Array(listed.prefix(rows.count)) == rows) }
+        #expect(sums == expected)
+    }
     let src = randomFloats(3 * n, seed: 35), at: [Int32] = [6, 0, 3], base = randomFloats(rows * n, seed: 36)
+    let ascending: [Int32] = [0, 3, 6], filled = mutating(base) { scatterRowsZeroingTheRest($0, src, index: ascending, count: 3, rows: rows, n: n) }
+    for r in 0..<rows { for j in 0..<n {
+        #expect(filled[r * n + j] == (ascending.firstIndex(of: Int32(r)).map { src[$0 * n + j] } ?? 0))
+    } }
     let written = mutating(base) { scatterRowsOf($0, src, index: at, count: 3, n: n, accumulate: false) }
     let added = mutating(base) { scatterRowsOf($0, src, index: at, count: 3, n: n, accumulate: true) }
     for r in 0..<rows { for j in 0..<n {

@@ -78,24 +78,28 @@ public func crossUpdate(x0: Tensor, x: Tensor, h: Tensor, weight: Tensor, bias: 
 /// float additions.
 func linearBackward(_ g: UnsafePointer<Float>, x: Tensor, weight: Tensor, bias: Tensor?) {
     let nIn = weight.shape[1], nOut = weight.shape[0], n = x.rows
+    // the bias gradient in the same pass over g as the search for its zero rows (adding a
+    // zero row changes no sum, so it is the same on either path)
+    let biasGrad = bias.flatMap { $0.requiresGrad ? $0.ensureGrad() : nil }
     if n >= 64 {
         let index = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         defer { index.deallocate() }
-        if let m = nonzeroRows(g, rows: n, n: nOut, limit: n - n / 8, into: index) {
-            return sparseLinearBackward(g, rows: index, count: m, x: x, weight: weight, bias: bias)
+        if let m = nonzeroRows(g, rows: n, n: nOut, limit: n - n / 8, into: index, addingColumnSumsTo: biasGrad) {
+            return sparseLinearBackward(g, rows: index, count: m, x: x, weight: weight)
         }
+    } else if let biasGrad {
+        sumRows(biasGrad, g, rows: n, n: nOut)
     }
     if x.requiresGrad {
         let (dx, fresh) = x.gradForFullWrite()
         matmul(dx, g, weight.data, m: n, n: nIn, k: nOut, beta: fresh ? 0 : 1)
     }
     if weight.requiresGrad { matmul(weight.ensureGrad(), g, x.data, m: nOut, n: nIn, k: n, transA: true, beta: 1) }
-    if let bias, bias.requiresGrad { sumRows(bias.ensureGrad(), g, rows: n, n: nOut) }
 }
 
-/// `linearBackward` on the m rows of g listed in `index` (g's other rows are zero).
-private func sparseLinearBackward(_ g: UnsafePointer<Float>, rows index: UnsafePointer<Int32>, count m: Int, x: Tensor, weight: Tensor,
-                                  bias: Tensor?) {
+/// `linearBackward`'s dx and dW on the m rows of g listed in `index` (g's other rows are
+/// zero; the bias gradient is done).
+private func sparseLinearBackward(_ g: UnsafePointer<Float>, rows index: UnsafePointer<Int32>, count m: Int, x: Tensor, weight: Tensor) {
     let nIn = weight.shape[1], nOut = weight.shape[0], n = x.rows
     let gRows = Tensor(shape: [m, nOut])
     gatherRowsOf(gRows.data, g, index: index, count: m, n: nOut)
@@ -103,15 +107,17 @@ private func sparseLinearBackward(_ g: UnsafePointer<Float>, rows index: UnsafeP
         let (dx, fresh) = x.gradForFullWrite()
         let dxRows = Tensor(shape: [m, nIn])
         matmul(dxRows.data, gRows.data, weight.data, m: m, n: nIn, k: nOut)
-        if fresh { dx.update(repeating: 0, count: n * nIn) }
-        scatterRowsOf(dx, dxRows.data, index: index, count: m, n: nIn, accumulate: !fresh)
+        if fresh {
+            scatterRowsZeroingTheRest(dx, dxRows.data, index: index, count: m, rows: n, n: nIn)
+        } else {
+            scatterRowsOf(dx, dxRows.data, index: index, count: m, n: nIn, accumulate: true)
+        }
     }
     if weight.requiresGrad {
         let xRows = Tensor(shape: [m, nIn])
         gatherRowsOf(xRows.data, x.data, index: index, count: m, n: nIn)
         matmul(weight.ensureGrad(), gRows.data, xRows.data, m: nOut, n: nIn, k: m, transA: true, beta: 1)
     }
-    if let bias, bias.requiresGrad { sumRows(bias.ensureGrad(), gRows.data, rows: m, n: nOut) }
 }
 
 /// y = x M. x: [..., k], m: [k, n] -> y: [..., n]  (the V^T x of a low-rank cross layer).
