@@ -8,24 +8,51 @@
 // - few output columns n = d_h (P V, dS K and the transposed-A forms P^T dO, dS^T Q).
 
 /// bT [k, n] (row stride ldt, default n) = b^T for b [n, k] with row stride ldb (one
-/// sequence's keys of one head).
+/// sequence's keys of one head). 8 x 8 blocks by `transpose8` (eight row loads, 24
+/// shuffles, eight stores); the last n mod 8 rows and k mod 8 columns one float at a time.
 @inlinable public func transposeInto(_ bT: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int,
                                      ldt: Int? = nil) {
     let ldt = ldt ?? n
-    // 8 rows of b at a time: each output row t gets 8 contiguous floats per step
+    let n8 = n & ~7, k8 = k & ~7
     var j = 0
-    while j + 8 <= n {
+    while j < n8 {
         let r = b + j * ldb
-        for t in 0..<k {
-            store8(SIMD8(r[t], r[ldb + t], r[2 * ldb + t], r[3 * ldb + t], r[4 * ldb + t], r[5 * ldb + t],
-                         r[6 * ldb + t], r[7 * ldb + t]), bT + t * ldt + j)
+        var t = 0
+        while t < k8 {
+            let c = r + t
+            let v = transpose8(load8(c), load8(c + ldb), load8(c + 2 * ldb), load8(c + 3 * ldb),
+                               load8(c + 4 * ldb), load8(c + 5 * ldb), load8(c + 6 * ldb), load8(c + 7 * ldb))
+            let o = bT + t * ldt + j
+            store8(v.0, o); store8(v.1, o + ldt); store8(v.2, o + 2 * ldt); store8(v.3, o + 3 * ldt)
+            store8(v.4, o + 4 * ldt); store8(v.5, o + 5 * ldt); store8(v.6, o + 6 * ldt); store8(v.7, o + 7 * ldt)
+            t += 8
         }
+        for t in k8..<k { for i in 0..<8 { bT[t * ldt + j + i] = r[i * ldb + t] } }
         j += 8
     }
     while j < n {
         for t in 0..<k { bT[t * ldt + j] = b[j * ldb + t] }
         j += 1
     }
+}
+
+/// The transpose of the 8 x 8 block whose rows are v0 ... v7: three rounds of splitting the
+/// 64 floats (row-major) into their even and odd positions, each of which moves the index's
+/// lowest bit to the top (row r, column c at 8 r + c goes to 8 c + r after three).
+@inlinable @inline(__always)
+func transpose8(_ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8<Float>, _ v3: SIMD8<Float>, _ v4: SIMD8<Float>, _ v5: SIMD8<Float>,
+                _ v6: SIMD8<Float>, _ v7: SIMD8<Float>)
+    -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    @inline(__always) func split(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
+        let c = SIMD16(lowHalf: a, highHalf: b)
+        return (c.evenHalf, c.oddHalf)
+    }
+    var v = (v0, v1, v2, v3, v4, v5, v6, v7)
+    for _ in 0..<3 {
+        let (e0, o0) = split(v.0, v.1), (e1, o1) = split(v.2, v.3), (e2, o2) = split(v.4, v.5), (e3, o3) = split(v.6, v.7)
+        v = (e0, e1, e2, e3, o0, o1, o2, o3)
+    }
+    return v
 }
 
 /// A row stride for a scratch of rows of n floats that the kernels read several rows of at

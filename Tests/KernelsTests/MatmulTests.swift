@@ -190,7 +190,7 @@ func crossForwardMatchesNaive(_ shape: (Int, Int, Int), _ keepW: Bool) {
 /// `smallProduct` in its short-inner-dimension use (attention scores S = Q K^T with K^T
 /// from `transposeInto`) against the naive twin: every tail of its 4-row x 16/8-column
 /// tiles and of the transpose's 8-row steps, strided a and c (padding NaN in a, untouched in c).
-@Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 16), (7, 31, 16), (9, 24, 3), (13, 65, 32), (64, 200, 16)])
+@Test(arguments: [(1, 1, 1), (3, 5, 2), (4, 16, 8), (5, 17, 16), (7, 31, 16), (9, 24, 3), (13, 65, 32), (64, 200, 16), (6, 20, 12)])
 func transposedKeysScoresMatchNaive(_ shape: (Int, Int, Int)) {
     let (m, n, k) = shape
     let lda = k + 3, ldb = k + 5, ldc = n + 2
@@ -200,6 +200,11 @@ func transposedKeysScoresMatchNaive(_ shape: (Int, Int, Int)) {
     var bT = [Float](repeating: .nan, count: k * n)
     transposeInto(&bT, b, ldb: ldb, n: n, k: k)
     for t in 0..<k { for j in 0..<n { #expect(bT[t * n + j] == b[j * ldb + t]) } }
+    // into a wider scratch (row stride ldt): its padding untouched
+    let ldt = n + 5
+    var wide = [Float](repeating: -7, count: k * ldt)
+    transposeInto(&wide, b, ldb: ldb, n: n, k: k, ldt: ldt)
+    for t in 0..<k { for j in 0..<ldt { #expect(wide[t * ldt + j] == (j < n ? b[j * ldb + t] : -7)) } }
     let c0 = randomFloats(m * ldc, seed: 33)
     let c = mutating(c0) { smallProduct($0, ldc: ldc, a, lda: lda, bT, ldb: n, m: m, n: n, k: k, alpha: 0.25) }
     var ref = c0.doubles
