@@ -94,9 +94,12 @@ private func binary(_ kind: BinaryKind, _ a: Tensor, _ b: Tensor) -> Tensor {
     }
     let y = Tensor(shape: shape)
     if a.shape == b.shape {
-        switch kind {
-        case .add: add(y.data, a.data, b.data, count: y.count)
-        case .mul: mul(y.data, a.data, b.data, count: y.count)
+        parallelFor(y.count, grain: 32_768) { _, r in
+            let o = r.lowerBound
+            switch kind {
+            case .add: add(y.data + o, a.data + o, b.data + o, count: r.count)
+            case .mul: mul(y.data + o, a.data + o, b.data + o, count: r.count)
+            }
         }
     } else {
         broadcastApply(kind, y.data, a.data, broadcastStrides(a.shape, to: shape), b.data, broadcastStrides(b.shape, to: shape), outShape: shape)

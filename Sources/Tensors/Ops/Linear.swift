@@ -29,7 +29,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, residual r: Tenso
                  "linear: input \(x.shape), residual \(r.shape) do not fit weight \(weight.shape)")
     let y = Tensor(shape: r.shape)
     linearForward(y.data, x.data, weight: weight.data, bias: bias?.data, m: x.rows, n: nOut, k: nIn, relu: false)
-    accumulate(y.data, r.data, count: y.count)
+    parallelFor(y.count, grain: 32_768) { _, i in accumulate(y.data + i.lowerBound, r.data + i.lowerBound, count: i.count) }
     y.recordBackward(on: Tape.needsGrad(x, weight, bias, r)) { dy in
         if x.requiresGrad || weight.requiresGrad || bias?.requiresGrad == true { linearBackward(dy, x: x, weight: weight, bias: bias) }
         guard r.requiresGrad, !r.adoptGradient(of: y) else { return }

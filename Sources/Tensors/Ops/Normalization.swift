@@ -9,7 +9,7 @@ public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e
     let tape = Tape.needsGrad(x, weight, bias)
     let stats = Tensor(shape: [2, rows])  // mean, rstd
     let mean = stats.data, rstd = stats.data + rows
-    parallelFor(rows, grain: 4096) { _, r in
+    parallelFor(rows, grain: Swift.max(1, 32_768 / Swift.max(n, 1))) { _, r in  // rows are independent: any split, same bits
         layerNormForward(y.data + r.lowerBound * n, mean: mean + r.lowerBound, rstd: rstd + r.lowerBound,
                          x.data + r.lowerBound * n, weight: weight.data, bias: bias.data, rows: r.count, n: n, eps: eps)
     }
