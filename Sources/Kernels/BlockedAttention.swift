@@ -195,7 +195,7 @@ public func blockedAttentionBackward(
 
 /// Whether the `count` floats at x are all exactly zero (+0 or -0).
 @inlinable public func isZeroRow(_ x: UnsafePointer<Float>, count: Int) -> Bool {
-    // eight lanes at a time: a float is zero (either sign) when its bits without the sign are
+    // eight lanes at a time: a float is zero (either sign) when its bits but the sign are all 0
     let magnitude = SIMD8<UInt32>(repeating: 0x7fff_ffff)
     var i = 0
     while i + 8 <= count {
