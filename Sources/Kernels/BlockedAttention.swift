@@ -28,10 +28,10 @@ public func attentionRunsBlocked(length L: Int) -> Bool { L > 2 * attentionBlock
 /// Blocked self-attention forward. out [U, L, d] (or packed [T, d] with `offsets`, as
 /// `attentionForward`); lse [rows, heads] with rows = U * L (padded) or T (packed): entry
 /// (row of query i, head h) = log sum_{j < n} exp(scale q_i . k_j); rows past a sequence's
-/// length are not written. Work is split over (sequence, query block) pairs, so one long
+/// length are not written. lse nil (inference: no backward reads it): not computed. Work is split over (sequence, query block) pairs, so one long
 /// sequence (serving one user) also uses every thread.
 public func blockedAttentionForward(
-    _ out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+    _ out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,
     offsets: UnsafePointer<Int32>? = nil, block: Int? = nil
 ) {
@@ -76,7 +76,7 @@ public func blockedAttentionForward(
                     // multiplies instead of a pass over the r x n probabilities)
                     for i in 0..<r {
                         let (mx, sum) = expRowMaxAndSum(s + i * ldn, n: n)
-                        lse[(row + i0 + i) * heads + h] = mx + logf(sum)
+                        if let lse { lse[(row + i0 + i) * heads + h] = mx + logf(sum) }
                         inverseSums[i] = 1 / sum
                     }
                     let o = out + (row + i0) * d + h * dh

@@ -210,6 +210,10 @@ func expectSameOnOneAndTwoThreads(
     var out = [Float](repeating: .nan, count: U * t.L * t.d), lse = [Float](repeating: .nan, count: U * t.L * t.heads)
     blockedAttentionForward(&out, lse: &lse, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads, block: block)
     #expect(relativeError(out, naive(qkv.doubles)) < 1e-5)
+    // without lse (inference): the same output bits
+    var inferenceOut = [Float](repeating: .nan, count: out.count)
+    blockedAttentionForward(&inferenceOut, lse: nil, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d, heads: t.heads, block: block)
+    expectIdentical(inferenceOut, out, "blocked forward without lse")
     let dout = randomFloats(U * t.L * t.d, seed: 22), dqkv0 = randomFloats(qkv.count, seed: 23)
     var dqkv = dqkv0
     blockedAttentionBackward(dqkv: &dqkv, dout: dout, out: out, lse: lse, qkv: qkv, lengths: t.lengths, sequences: U, length: t.L, dim: t.d,

@@ -30,7 +30,7 @@ func attentionOp(_ qkv: Tensor, outputShape: [Int], lengths: [Int32], offsets: [
     let y = Tensor(shape: outputShape)
     let tape = Tape.needsGrad(qkv)
     let blocked = tape == nil || attentionRunsBlocked(length: L)  // no backward: nothing to save
-    let saved = Tensor(shape: blocked ? [rows, heads] : [U, heads, L, L])
+    let saved = tape == nil ? nil : Tensor(shape: blocked ? [rows, heads] : [U, heads, L, L])  // for the backward only
     func withPointers(_ body: (UnsafePointer<Int32>, UnsafePointer<Int32>?) -> Void) {
         lengths.withUnsafeBufferPointer { lp in
             if let offsets { offsets.withUnsafeBufferPointer { body(lp.baseAddress!, $0.baseAddress!) } } else { body(lp.baseAddress!, nil) }
@@ -38,19 +38,19 @@ func attentionOp(_ qkv: Tensor, outputShape: [Int], lengths: [Int32], offsets: [
     }
     withPointers { lp, op in
         if blocked {
-            blockedAttentionForward(y.data, lse: saved.data, qkv: qkv.data, lengths: lp, sequences: U, length: L, dim: d, heads: heads, offsets: op)
+            blockedAttentionForward(y.data, lse: saved?.data, qkv: qkv.data, lengths: lp, sequences: U, length: L, dim: d, heads: heads, offsets: op)
         } else {
-            attentionForward(y.data, probs: saved.data, qkv: qkv.data, lengths: lp, sequences: U, length: L, dim: d, heads: heads, offsets: op)
+            attentionForward(y.data, probs: saved!.data, qkv: qkv.data, lengths: lp, sequences: U, length: L, dim: d, heads: heads, offsets: op)
         }
     }
     y.recordBackward(on: tape) { dy in
         withPointers { lp, op in
             if blocked {
-                blockedAttentionBackward(dqkv: qkv.ensureGrad(), dout: dy, out: y.data, lse: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
+                blockedAttentionBackward(dqkv: qkv.ensureGrad(), dout: dy, out: y.data, lse: saved!.data, qkv: qkv.data, lengths: lp, sequences: U,
                                          length: L, dim: d, heads: heads, offsets: op)
             } else {
                 let (dqkv, fresh) = qkv.gradForFullWrite()
-                attentionBackward(dqkv: dqkv, dout: dy, probs: saved.data, qkv: qkv.data, lengths: lp, sequences: U,
+                attentionBackward(dqkv: dqkv, dout: dy, probs: saved!.data, qkv: qkv.data, lengths: lp, sequences: U,
                                   length: L, dim: d, heads: heads, offsets: op, overwrite: fresh)
             }
         }
