@@ -28,8 +28,9 @@ public func attentionRunsBlocked(length L: Int) -> Bool { L > 2 * attentionBlock
 /// Blocked self-attention forward. out [U, L, d] (or packed [T, d] with `offsets`, as
 /// `attentionForward`); lse [rows, heads] with rows = U * L (padded) or T (packed): entry
 /// (row of query i, head h) = log sum_{j < n} exp(scale q_i . k_j); rows past a sequence's
-/// length are not written. lse nil (inference: no backward reads it): not computed. Work is split over (sequence, query block) pairs, so one long
-/// sequence (serving one user) also uses every thread.
+/// length are not written; lse nil (inference: no backward reads it): not computed. Work is
+/// split over (sequence, query block) pairs, so one long sequence (serving one user) also
+/// uses every thread.
 public func blockedAttentionForward(
     _ out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>?,
     qkv: UnsafePointer<Float>, lengths: UnsafePointer<Int32>, sequences U: Int, length L: Int, dim d: Int, heads: Int,

@@ -49,25 +49,13 @@
 }
 
 /// The indices of the rows of x [rows, n] holding a nonzero, in order, written to `out`
-/// [rows]: their count, or nil as soon as it passes `limit` (a dense x costs about one read
-/// per row, since its rows' first elements are nonzero). Naive twin: `isZeroRow` per row.
-@inlinable public func nonzeroRows(_ x: UnsafePointer<Float>, rows: Int, n: Int, limit: Int, into out: UnsafeMutablePointer<Int32>) -> Int? {
-    var m = 0
-    for r in 0..<rows where !isZeroRow(x + r * n, count: n) {
-        if m == limit { return nil }
-        out[m] = Int32(r)
-        m += 1
-    }
-    return m
-}
-
-/// `nonzeroRows` and, when `sums` is given, `sumRows(sums, x, ...)` (a bias gradient) in one
-/// pass over x [rows, n] from memory: 64 rows at a time, each block checked and then summed
-/// while it is in L1. The rows are listed as `nonzeroRows` does (nil once more than `limit`
-/// hold a nonzero; the sums still cover every row); the sums are `sumRows`'s bits.
+/// [rows]: their count, or nil once it passes `limit`. Naive twin: `isZeroRow` per row.
+/// Without `sums` it stops there (a dense x costs about one read per row, since its rows'
+/// first elements are nonzero). With `sums` it also does `sumRows(sums, x, ...)` (a bias
+/// gradient) in the same pass over x from memory: 64 rows at a time, each block checked and
+/// then summed while in L1; the sums cover every row and are `sumRows`'s bits.
 @inlinable public func nonzeroRows(_ x: UnsafePointer<Float>, rows: Int, n: Int, limit: Int, into out: UnsafeMutablePointer<Int32>,
-                                   addingColumnSumsTo sums: UnsafeMutablePointer<Float>?) -> Int? {
-    guard let sums else { return nonzeroRows(x, rows: rows, n: n, limit: limit, into: out) }
+                                   addingColumnSumsTo sums: UnsafeMutablePointer<Float>? = nil) -> Int? {
     var m = 0, sparse = true, r0 = 0
     while r0 < rows {
         let r1 = Swift.min(rows, r0 + 64)
@@ -78,7 +66,7 @@
                 m += 1
             }
         }
-        sumRows(sums, x + r0 * n, rows: r1 - r0, n: n)
+        if let sums { sumRows(sums, x + r0 * n, rows: r1 - r0, n: n) } else if !sparse { return nil }
         r0 = r1
     }
     return sparse ? m : nil
