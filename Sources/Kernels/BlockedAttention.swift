@@ -196,11 +196,11 @@ public func blockedAttentionBackward(
 
 /// Whether the `count` floats at x are all exactly zero (+0 or -0).
 @inlinable public func isZeroRow(_ x: UnsafePointer<Float>, count: Int) -> Bool {
-    // eight lanes at a time: a float is zero (either sign) when its bits but the sign are all 0
-    let magnitude = SIMD8<UInt32>(repeating: 0x7fff_ffff)
+    // eight lanes at a time, one compare and one mask test (`==` on the vectors themselves
+    // compiled to a test per pair of lanes)
     var i = 0
     while i + 8 <= count {
-        if UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<UInt32>.self) & magnitude != .zero { return false }
+        if !all(load8(x + i) .== 0) { return false }
         i += 8
     }
     for j in i..<count where x[j] != 0 { return false }

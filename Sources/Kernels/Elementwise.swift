@@ -75,12 +75,19 @@ import Foundation
 }
 
 /// GELU backward: dx += dout * gelu'(x), or dx = dout * gelu'(x) with `overwrite` (dx's
-/// first contribution: its old contents are not read).
+/// first contribution: its old contents are not read). With `overwrite`, eight lanes of dout
+/// that are all zero (the last Transformer layer's tokens that the readout does not take)
+/// give dout's zeros without evaluating gelu' (a zero's sign may then differ from dout *
+/// gelu'(x)'s; every value is the same).
 @inlinable public func geluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int,
                                     overwrite: Bool = false) {
     var i = 0
     if overwrite {
-        while i + 8 <= count { store8(load8(dout + i) * simdGeluDerivative(load8(x + i)), dx + i); i += 8 }
+        while i + 8 <= count {
+            let d = load8(dout + i)
+            if all(d .== 0) { store8(d, dx + i) } else { store8(d * simdGeluDerivative(load8(x + i)), dx + i) }
+            i += 8
+        }
     } else {
         while i + 8 <= count { store8(load8(dx + i).addingProduct(load8(dout + i), simdGeluDerivative(load8(x + i))), dx + i); i += 8 }
     }
