@@ -196,8 +196,8 @@ public func blockedAttentionBackward(
 
 /// Whether the `count` floats at x are all exactly zero (+0 or -0).
 @inlinable public func isZeroRow(_ x: UnsafePointer<Float>, count: Int) -> Bool {
-    // eight lanes at a time, one compare and one mask test (`==` on the vectors themselves
-    // compiled to a test per pair of lanes)
+    // eight lanes at a time, one compare and one mask test (masking the bits as an integer
+    // vector and comparing it with `!=` compiled to a test per pair of lanes)
     var i = 0
     while i + 8 <= count {
         if !all(load8(x + i) .== 0) { return false }

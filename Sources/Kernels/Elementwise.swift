@@ -77,8 +77,8 @@ import Foundation
 /// GELU backward: dx += dout * gelu'(x), or dx = dout * gelu'(x) with `overwrite` (dx's
 /// first contribution: its old contents are not read). With `overwrite`, eight lanes of dout
 /// that are all zero (the last Transformer layer's tokens that the readout does not take)
-/// give dout's zeros without evaluating gelu' (a zero's sign may then differ from dout *
-/// gelu'(x)'s; every value is the same).
+/// give dout's zeros without evaluating gelu' (the same values wherever gelu'(x) is finite;
+/// a zero's sign may differ from dout * gelu'(x)'s).
 @inlinable public func geluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int,
                                     overwrite: Bool = false) {
     var i = 0
