@@ -37,6 +37,26 @@ import Foundation
     for i in 0..<count { y[i] += a[i] * b[i] }
 }
 
+/// One Adagrad row update, in place over count entries: G[j] += g[j]^2, then
+/// w[j] -= lr g[j] / (sqrt(G[j]) + eps). Eight lanes at a time: square root and division are
+/// correctly rounded in SIMD as in scalar code, so the bits are the scalar rule's (the tail).
+@inlinable public func adagradUpdate(weight w: UnsafeMutablePointer<Float>, accumulator a: UnsafeMutablePointer<Float>,
+                                     gradient g: UnsafePointer<Float>, count: Int, learningRate lr: Float, epsilon eps: Float) {
+    let lr8 = SIMD8<Float>(repeating: lr), eps8 = SIMD8<Float>(repeating: eps)
+    var j = 0
+    while j + 8 <= count {
+        let gv = load8(g + j), av = load8(a + j) + gv * gv
+        store8(av, a + j)
+        store8(load8(w + j) - lr8 * gv / (av.squareRoot() + eps8), w + j)
+        j += 8
+    }
+    while j < count {
+        a[j] += g[j] * g[j]
+        w[j] -= lr * g[j] / (a[j].squareRoot() + eps)
+        j += 1
+    }
+}
+
 /// x[i] *= s
 @inlinable public func scale(_ x: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
     for i in 0..<count { x[i] *= s }

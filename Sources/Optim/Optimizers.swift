@@ -59,30 +59,18 @@ public final class SparseAdagrad {
         accumulator = FloatBlock(count: rows * dim)
     }
 
-    /// Eight lanes at a time (square root and division are correctly rounded in SIMD as in
-    /// scalar code, so the bits are the scalar loop's), the touched rows (distinct) split over
-    /// the threads.
+    /// The touched rows (distinct) split over the threads, each by `adagradUpdate`.
     public func update(_ table: EmbeddingTable) {
-        let g = table.sparseGrad, D = table.dim, D8 = D & ~7
+        let g = table.sparseGrad, D = table.dim
         let w = table.weight.data, acc = accumulator.pointer
         let lr = learningRate, eps = epsilon
-        let lr8 = SIMD8<Float>(repeating: lr), eps8 = SIMD8<Float>(repeating: eps)
         g.rows.withUnsafeBufferPointer { rows in
             g.values.withUnsafeBufferPointer { values in
                 parallelFor(rows.count, grain: Swift.max(1, 4_096 / Swift.max(D, 1))) { _, range in
                     for i in range {
-                        let gi = values.baseAddress! + i * D, wr = w + Int(rows[i]) * D, ar = acc + Int(rows[i]) * D
-                        for j in stride(from: 0, to: D8, by: 8) {
-                            let gv = UnsafeRawPointer(gi + j).loadUnaligned(as: SIMD8<Float>.self)
-                            let av = UnsafeRawPointer(ar + j).loadUnaligned(as: SIMD8<Float>.self) + gv * gv
-                            let wv = UnsafeRawPointer(wr + j).loadUnaligned(as: SIMD8<Float>.self) - lr8 * gv / (av.squareRoot() + eps8)
-                            UnsafeMutableRawPointer(ar + j).storeBytes(of: av, as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(wr + j).storeBytes(of: wv, as: SIMD8<Float>.self)
-                        }
-                        for j in D8..<D {
-                            ar[j] += gi[j] * gi[j]
-                            wr[j] -= lr * gi[j] / (ar[j].squareRoot() + eps)
-                        }
+                        let r = Int(rows[i]) * D
+                        adagradUpdate(weight: w + r, accumulator: acc + r, gradient: values.baseAddress! + i * D, count: D,
+                                      learningRate: lr, epsilon: eps)
                     }
                 }
             }
